@@ -1,0 +1,121 @@
+"""The app's own processes (backend + worker), started on the host from the topology's service entries.
+
+The harness knows the app only through `[services.*]` (import path, port, health path, Celery app) and
+`[app]` (migrate and seed commands); the processes get the env contract and nothing else of ours.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness.connections import HttpConnection
+from harness.process import ManagedProcess, tail
+from harness.readiness import CallableCheck, HttpOk, Readiness
+from harness.state import StateDir
+from harness.topology import Service
+
+HOST = "127.0.0.1"
+APP_START_TIMEOUT = 60.0
+CELERY_READY_MARKER = " ready."
+START_MARKER = "--- harness: starting"
+
+
+def app_process_env(contract: Mapping[str, str]) -> dict[str, str]:
+    """The environment of an app process: ours minus any AWS/harness settings, plus the contract."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HARNESS_"))}
+    env.update(contract)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+class AppService:
+    """One long-running app process: an ASGI server (uvicorn) or a Celery worker."""
+
+    start_timeout = APP_START_TIMEOUT
+
+    def __init__(
+        self,
+        name: str,
+        service: Service,
+        state: StateDir,
+        project_dir: Path,
+        port: int | None,
+        contract: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.service = service
+        self.state = state
+        self.project_dir = project_dir
+        self.port = port
+        self.host = HOST
+        self.contract = dict(contract or {})
+
+    @property
+    def log_file(self) -> Path:
+        return self.state.log_file(self.name)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.port is not None else f"celery {self.service.app}"
+
+    def connection(self) -> HttpConnection | None:
+        if self.port is None or self.service.health_path is None:
+            return None
+        return HttpConnection(self.host, self.port, self.service.health_path)
+
+    def argv(self) -> list[str]:
+        if self.service.kind == "asgi":
+            return [
+                sys.executable, "-m", "uvicorn", self.service.app,
+                "--host", self.host, "--port", str(self.port), "--no-access-log",
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "celery", "-A", self.service.app, "worker",
+            "--loglevel", "INFO", "--concurrency", "2", "--hostname", f"{self.name}@%h",
+        ]  # fmt: skip
+
+    def process(self) -> ManagedProcess:
+        return ManagedProcess(
+            self.name,
+            self.argv(),
+            log_file=self.log_file,
+            pid_file=self.state.pid_file(self.name),
+            env=app_process_env(self.contract),
+            cwd=self.project_dir,
+        )
+
+    def prepare(self) -> None:
+        pass
+
+    def start(self) -> int:
+        return self.process().start()
+
+    def stop(self) -> bool:
+        return self.process().stop()
+
+    def pid(self) -> int | None:
+        proc = self.process().running()
+        return proc.pid if proc else None
+
+    def readiness(self) -> Readiness:
+        conn = self.connection()
+        if conn is not None:
+            return HttpOk(conn.url + conn.health_path)
+
+        def worker_ready() -> str | None:
+            if self.pid() is None:
+                return "the worker process is not running"
+            text = tail(self.log_file, 400)
+            since_start = text.rsplit(START_MARKER, 1)[-1]
+            return None if CELERY_READY_MARKER in since_start else "the worker has not logged 'ready.' yet"
+
+        return CallableCheck(f"worker process alive and {self.log_file.name} says 'ready.'", worker_ready)
+
+    def health(self) -> str | None:
+        return self.readiness().check()
+
+    def log_tail(self) -> str:
+        return tail(self.log_file)

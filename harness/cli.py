@@ -1,0 +1,236 @@
+"""The `harness` command: up, down, status, env, logs, reset, provision.
+
+Human output (progress, tables) goes to stderr; machine output (`env`, `status --json`) to stdout, so
+`eval "$(harness env --format shell)"` and `harness status --json | jq` work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+from harness.ports import PORT_MODES
+from harness.state import STATE_DIR_ENV, StateDir, default_state_dir
+from harness.topology import DEFAULT_ENV, find_topology_file, load_topology
+
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, topology_path: str | None, state_dir: str | None, env: str, ports: str | None) -> None:
+        self.topology_path = Path(topology_path) if topology_path else None
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.env = env
+        self.ports = ports
+
+    def runner(self) -> Any:
+        from harness.runner import LocalRunner
+
+        path = self.topology_path or find_topology_file()
+        topology = load_topology(path, env=self.env)
+        state = StateDir(self.state_dir.resolve() if self.state_dir else default_state_dir(path))
+        return LocalRunner(topology, state, self.ports)
+
+
+def handle_errors(func: F) -> F:
+    """Print a HarnessError as a message with its hint (no traceback) and exit 1."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HarnessError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                err.print(f"[yellow]hint:[/] {exc.hint}", markup=True)
+            if os.environ.get("HARNESS_DEBUG"):
+                raise
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress(component: str, message: str) -> None:
+    mark = "[green]✓[/]" if message.startswith(("ready", "already", "done", "stopped")) else "[cyan]…[/]"
+    err.print(f"{mark} [bold]{component:<10}[/] {message}", markup=True, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--topology", "topology_path", metavar="FILE", help="topology file (default: ./topology.toml)")
+@click.option("--state-dir", metavar="DIR", help=f"state dir (default: .harness/, or ${STATE_DIR_ENV})")
+@click.option("--env", "env", default=DEFAULT_ENV, show_default=True, help="topology environment")
+@click.option(
+    "--ports",
+    type=click.Choice(PORT_MODES),
+    default=None,
+    help="'auto' picks free ports (same as HARNESS_PORTS=auto); default: the topology's",
+)
+@click.pass_context
+def main(
+    ctx: click.Context, topology_path: str | None, state_dir: str | None, env: str, ports: str | None
+) -> None:
+    """Local-first emulated AWS environment for the multi-tenant SaaS."""
+    ctx.obj = Context(topology_path, state_dir, env, ports)
+
+
+@main.command()
+@click.option("--no-app", is_flag=True, help="infrastructure only: no migrate/seed, no backend/worker")
+@click.pass_obj
+@handle_errors
+def up(obj: Context, no_app: bool) -> None:
+    """Start (or heal) the whole stack, provisioned and seeded; a no-op when it is already healthy."""
+    runner = obj.runner()
+    report = runner.up(with_app=not no_app, progress=_progress)
+    if report.provision_changes:
+        for change in report.provision_changes:
+            err.print(f"  [dim]{change}[/]", markup=True, highlight=False)
+    _print_endpoints(runner, include_app=not no_app)
+    err.print(f"stack up in {report.seconds:.2f}s (state: {runner.state.root})")
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def down(obj: Context) -> None:
+    """Stop every process of this stack (data is kept)."""
+    runner = obj.runner()
+    stopped = runner.down(progress=_progress)
+    err.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+
+
+@main.command()
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@click.pass_obj
+@handle_errors
+def reset(obj: Context, yes: bool) -> None:
+    """Stop the stack and wipe its state (databases, objects, Cognito users, secrets)."""
+    runner = obj.runner()
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Wipe {runner.state.root} (all local data)?", abort=True, err=True)
+    runner.reset(progress=_progress)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list on stdout")
+@click.pass_obj
+@handle_errors
+def status(obj: Context, as_json: bool) -> None:
+    """Show each component: state, pid, endpoint, health."""
+    runner = obj.runner()
+    rows = runner.status()
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in rows], indent=2))
+        return
+    table = Table("component", "state", "pid", "endpoint", "detail")
+    colors = {"running": "green", "stopped": "dim", "unhealthy": "red"}
+    for r in rows:
+        table.add_row(r.name, f"[{colors[r.state]}]{r.state}[/]", str(r.pid or "-"), r.endpoint, r.detail)
+    Console().print(table)
+    if any(r.state != "running" for r in rows):
+        sys.exit(3)
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["dotenv", "json", "shell"]), default="dotenv", show_default=True
+)
+@click.option(
+    "--component", default="backend", show_default=True, help="whose env (REDIS_URL is per component)"
+)
+@click.pass_obj
+@handle_errors
+def env(obj: Context, fmt: str, component: str) -> None:
+    """Print the env contract the app reads (DATABASE_URL, REDIS_URL, AWS_*, COGNITO_*, ...)."""
+    values = obj.runner().env(component)
+    if fmt == "json":
+        click.echo(json.dumps(values, indent=2, sort_keys=True))
+    elif fmt == "shell":
+        click.echo("\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(values.items())))
+    else:
+        click.echo("\n".join(f"{k}={_dotenv_quote(v)}" for k, v in sorted(values.items())))
+
+
+@main.command()
+@click.argument("component", required=False)
+@click.option("-n", "--lines", default=40, show_default=True, help="lines to show")
+@click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C to stop)")
+@click.pass_obj
+@handle_errors
+def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
+    """Show a component's log (no argument: list the logs)."""
+    from harness.process import tail
+
+    runner = obj.runner()
+    log_dir = runner.state.root / "logs"
+    available = sorted(p.stem for p in log_dir.glob("*.log")) if log_dir.exists() else []
+    if component is None:
+        for name in available:
+            click.echo(f"{name:<10} {log_dir / (name + '.log')}")
+        return
+    if component not in available:
+        raise HarnessError(
+            f"no log for {component!r} in {log_dir}", hint=f"available: {', '.join(available) or 'none yet'}"
+        )
+    path = log_dir / f"{component}.log"
+    click.echo(tail(path, lines))
+    if follow:
+        with open(path) as fh:
+            fh.seek(0, os.SEEK_END)
+            while True:
+                line = fh.readline()
+                if line:
+                    click.echo(line, nl=False)
+                else:
+                    time.sleep(0.2)
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def provision(obj: Context) -> None:
+    """Apply the topology to the running stack again and list what changed (nothing, when in sync)."""
+    from harness.provision import provision as apply
+
+    runner = obj.runner()
+    result = apply(runner.topology, runner.infrastructure(), runner.state)
+    for change in result.changes:
+        err.print(change)
+    err.print(f"{len(result.changes)} change(s)")
+
+
+def _print_endpoints(runner: Any, include_app: bool) -> None:
+    pg, rd, aws = runner.admin_connections()
+    table = Table("component", "endpoint", "connect as", title="endpoints", title_justify="left")
+    table.add_row("postgres", pg.endpoint, f"{', '.join(runner.topology.postgres.roles)} (see `harness env`)")
+    table.add_row("redis", rd.endpoint, f"ACL users {', '.join(runner.topology.redis.users)}")
+    table.add_row("aws", aws.url, f"region {aws.region}, bucket {runner.topology.s3.bucket}")
+    if include_app:
+        for app in runner.apps(with_env=False):
+            table.add_row(app.name, app.endpoint, app.service.app)
+    err.print(table)
+
+
+def _dotenv_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "-_./:@%+=,~" for c in value):
+        return value
+    return json.dumps(value)
+
+
+if __name__ == "__main__":
+    main()

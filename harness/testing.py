@@ -1,0 +1,110 @@
+"""A running stack for tests and tools: start one on free ports in a temporary state dir, or attach.
+
+`RunningStack` is what the `stack` pytest fixture yields: the env contract per component, admin URLs for
+probes, and AWS clients on the stack's endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.connections import AwsConnection, PostgresConnection, RedisConnection
+from harness.runner import LocalRunner, UpReport
+from harness.state import StateDir, default_state_dir
+from harness.topology import Topology, find_topology_file, load_topology
+
+
+def private_temp_dir(prefix: str = "harness-") -> Path:
+    """A temp dir other local users can traverse (Postgres runs as an unprivileged user when we are root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@dataclass
+class RunningStack:
+    runner: LocalRunner
+    owned: bool  # True when this object started the stack (and so stops and wipes it)
+    report: UpReport | None = None
+    _env_cache: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def topology(self) -> Topology:
+        return self.runner.topology
+
+    @property
+    def state(self) -> StateDir:
+        return self.runner.state
+
+    def env(self, component: str = "backend") -> dict[str, str]:
+        if component not in self._env_cache:
+            self._env_cache[component] = self.runner.env(component)
+        return dict(self._env_cache[component])
+
+    @property
+    def api_url(self) -> str:
+        return self.runner.api_url()
+
+    @property
+    def postgres(self) -> PostgresConnection:
+        return self.runner.admin_connections()[0]
+
+    @property
+    def redis(self) -> RedisConnection:
+        return self.runner.admin_connections()[1]
+
+    @property
+    def aws(self) -> AwsConnection:
+        return self.runner.admin_connections()[2]
+
+    @property
+    def admin_database_url(self) -> str:
+        """Superuser URL of the app's database (for probes; the app itself never gets this)."""
+        pg = self.postgres
+        return pg.url_for(pg.superuser, pg.password, self.topology.postgres.database)
+
+    @property
+    def redis_admin_url(self) -> str:
+        return self.redis.url
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def stop(self) -> None:
+        if self.owned:
+            self.runner.down()
+            self.runner.state.wipe()
+
+
+def start_stack(
+    topology_file: Path | None = None,
+    *,
+    env: str = "local",
+    with_app: bool = True,
+    state_root: Path | None = None,
+) -> RunningStack:
+    """Start a fresh stack on free ports in its own state dir (removed by `RunningStack.stop()`)."""
+    path = topology_file or find_topology_file()
+    topology = load_topology(path, env=env)
+    state = StateDir(state_root or private_temp_dir() / "state")
+    runner = LocalRunner(topology, state, ports_mode="auto")
+    stack = RunningStack(runner, owned=True)
+    try:
+        stack.report = runner.up(with_app=with_app)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def attach_stack(topology_file: Path | None = None, *, env: str = "local") -> RunningStack:
+    """The stack already running from the default state dir (`nox -s up`), left running afterwards."""
+    path = topology_file or find_topology_file()
+    topology = load_topology(path, env=env)
+    state_dir = Path(os.environ["HARNESS_STATE_DIR"]) if "HARNESS_STATE_DIR" in os.environ else None
+    runner = LocalRunner(topology, StateDir(state_dir or default_state_dir(path)))
+    return RunningStack(runner, owned=False)

@@ -1,0 +1,545 @@
+"""The one typed model of the environment, loaded from `topology.toml` (+ per-environment overrides).
+
+Every runner reads a frozen `Topology`; nothing else hard-codes a bucket name, port, role or prefix.
+Loading resolves the name placeholders `{project}`, `{env}`, `{account_id}` and `{region}`; references of the
+form `${dotted.key}` in secret and parameter values are resolved later, at provisioning time, from what the
+running stack reports (see `REFERENCE_KEYS`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import TopologyError
+
+DEFAULT_TOPOLOGY_FILE = "topology.toml"
+DEFAULT_ENV = "local"
+NAME_PLACEHOLDERS = ("project", "env", "account_id", "region")
+_REFERENCE = re.compile(r"\$\{([a-z0-9_.]+)\}")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Project(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
+
+
+class Aws(_Model):
+    port: Port = 4566
+
+
+class PostgresRole(_Model):
+    purpose: str
+    login: bool = True
+    owns_schema: bool = False
+    bypass_rls: bool = False
+
+
+class Postgres(_Model):
+    version: Literal[16]
+    port: Port = 5432
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    schema_name: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")] = "public"
+    roles: dict[str, PostgresRole]
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_shape(cls, roles: dict[str, PostgresRole]) -> dict[str, PostgresRole]:
+        for name in roles:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"role name {name!r} must be a lowercase SQL identifier")
+        owners = [n for n, r in roles.items() if r.owns_schema]
+        if len(owners) != 1:
+            raise ValueError(f"exactly one role must have owns_schema = true (found {owners or 'none'})")
+        for name, role in roles.items():
+            if not role.owns_schema and role.bypass_rls:
+                raise ValueError(
+                    f"role {name!r} is a runtime role (owns_schema = false) and must not bypass RLS; "
+                    "set bypass_rls = false"
+                )
+        if not [n for n, r in roles.items() if not r.owns_schema]:
+            raise ValueError("at least one runtime role (owns_schema = false) is needed for the app")
+        return roles
+
+    @property
+    def owner_role(self) -> str:
+        return next(n for n, r in self.roles.items() if r.owns_schema)
+
+
+class RedisNamespace(_Model):
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9_:-]+:$")]
+    purpose: str
+    users: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")], ...]
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.prefix}*"
+
+
+class Redis(_Model):
+    version: Literal[7]
+    port: Port = 6379
+    namespaces: tuple[RedisNamespace, ...]
+    acl_commands: str = "+@all -@admin -flushall -flushdb"
+
+    @field_validator("namespaces")
+    @classmethod
+    def _unique_prefixes(cls, namespaces: tuple[RedisNamespace, ...]) -> tuple[RedisNamespace, ...]:
+        seen: set[str] = set()
+        for ns in namespaces:
+            if ns.prefix in seen:
+                raise ValueError(f"namespace prefix {ns.prefix!r} is declared twice")
+            seen.add(ns.prefix)
+        return namespaces
+
+    @property
+    def users(self) -> dict[str, tuple[str, ...]]:
+        """ACL user name -> the key prefixes it may touch, in declaration order."""
+        users: dict[str, list[str]] = {}
+        for ns in self.namespaces:
+            for user in ns.users:
+                users.setdefault(user, []).append(ns.prefix)
+        return {user: tuple(prefixes) for user, prefixes in users.items()}
+
+    def namespace_of(self, key: str) -> RedisNamespace | None:
+        return next((ns for ns in self.namespaces if key.startswith(ns.prefix)), None)
+
+
+class LifecycleRule(_Model):
+    id: str
+    transition_days: Annotated[int, Field(ge=1)]
+    storage_class: Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER"]
+
+
+class S3(_Model):
+    bucket: str
+    versioning: bool = True
+    block_public_access: bool = True
+    encryption: Literal["AES256", "aws:kms"] = "AES256"
+    tenant_prefix: str = "{tenant_id}/"
+    presign_expiry_seconds: Annotated[int, Field(ge=1, le=604800)] = 900
+    lifecycle: tuple[LifecycleRule, ...] = ()
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, name: str) -> str:
+        # The S3 bucket naming rules, so a bad name fails here rather than halfway through provisioning.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name) or ".." in name:
+            raise ValueError(
+                f"{name!r} is not a valid S3 bucket name (3-63 chars of a-z, 0-9, '.', '-', "
+                "starting and ending with a letter or digit)"
+            )
+        return name
+
+    @field_validator("tenant_prefix")
+    @classmethod
+    def _tenant_prefix(cls, prefix: str) -> str:
+        if not prefix.startswith("{tenant_id}") or not prefix.endswith("/"):
+            raise ValueError("must start with '{tenant_id}' and end with '/', e.g. '{tenant_id}/'")
+        return prefix
+
+    def key_prefix(self, tenant_id: str) -> str:
+        return self.tenant_prefix.replace("{tenant_id}", tenant_id)
+
+
+class Ses(_Model):
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+    sender: str
+    configuration_set: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    dkim: bool = True
+
+    @model_validator(mode="after")
+    def _sender_in_domain(self) -> Ses:
+        if not self.sender.endswith("@" + self.domain):
+            raise ValueError(f"sender {self.sender!r} must be an address of the domain {self.domain!r}")
+        return self
+
+
+class PasswordPolicy(_Model):
+    minimum_length: Annotated[int, Field(ge=6, le=99)]
+    require_uppercase: bool = True
+    require_lowercase: bool = True
+    require_numbers: bool = True
+    require_symbols: bool = True
+
+
+class AppClient(_Model):
+    name: str
+    generate_secret: bool = True
+    refresh_token_rotation: bool = True
+    refresh_token_grace_seconds: Annotated[int, Field(ge=0, le=60)] = 60
+    auth_flows: tuple[
+        Literal[
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+            "ALLOW_CUSTOM_AUTH",
+            "ALLOW_USER_AUTH",
+        ],
+        ...,
+    ]
+
+
+class Cognito(_Model):
+    user_pool_name: str
+    mfa: Literal["OFF", "OPTIONAL", "ON"] = "OPTIONAL"
+    mfa_required_groups: tuple[str, ...] = ()
+    groups: tuple[str, ...]
+    password_policy: PasswordPolicy
+    app_client: AppClient
+
+    @model_validator(mode="after")
+    def _groups_known(self) -> Cognito:
+        unknown = [g for g in self.mfa_required_groups if g not in self.groups]
+        if unknown:
+            raise ValueError(f"mfa_required_groups names groups not in groups {list(self.groups)}: {unknown}")
+        return self
+
+
+class Secret(_Model):
+    name: str
+    env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    description: str = ""
+    value: str | None = None
+    generate: Annotated[int, Field(ge=16, le=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.value is None) == (self.generate is None):
+            raise ValueError("give exactly one of `value` (a ${reference}) or `generate` (a length)")
+        return self
+
+
+class Parameter(_Model):
+    name: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]+$")]
+    env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    description: str = ""
+    value: str
+
+
+class Service(_Model):
+    kind: Literal["asgi", "celery"]
+    app: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")]
+    port: Port | None = None
+    health_path: str | None = None
+    redis_user: str
+
+    @model_validator(mode="after")
+    def _shape(self) -> Service:
+        if self.kind == "asgi" and (self.port is None or self.health_path is None):
+            raise ValueError("an asgi service needs `port` and `health_path`")
+        if self.kind == "celery" and self.port is not None:
+            raise ValueError("a celery service listens on no port; remove `port`")
+        if self.health_path is not None and not self.health_path.startswith("/"):
+            raise ValueError("health_path must start with '/'")
+        return self
+
+
+class AppCommands(_Model):
+    migrate: tuple[str, ...] = ()
+    seed: tuple[str, ...] = ()
+    # Files and dirs (relative to the topology file) whose content decides whether `up` reruns migrate+seed.
+    inputs: tuple[str, ...] = ()
+
+
+class Topology(_Model):
+    """One environment of the topology, every placeholder in names resolved."""
+
+    env: str
+    source: Path
+    project: Project
+    aws: Aws
+    postgres: Postgres
+    redis: Redis
+    s3: S3
+    ses: Ses
+    cognito: Cognito
+    secrets: tuple[Secret, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    services: dict[str, Service] = {}
+    app: AppCommands = AppCommands()
+
+    @property
+    def region(self) -> str:
+        return self.project.region
+
+    def ports(self) -> dict[str, int]:
+        """Component name -> the port the topology gives it (before `--ports auto`)."""
+        ports = {"postgres": self.postgres.port, "redis": self.redis.port, "aws": self.aws.port}
+        for name, service in self.services.items():
+            if service.port is not None:
+                ports[name] = service.port
+        return ports
+
+    def env_keys(self) -> dict[str, Secret | Parameter]:
+        """Env-contract key -> the secret or parameter that fills it on AWS."""
+        items: list[Secret | Parameter] = [*self.secrets, *self.parameters]
+        return {item.env: item for item in items}
+
+    def consistency_problems(self) -> list[tuple[str, str]]:
+        """Cross-table checks: (dotted key, what is wrong) for each inconsistency."""
+        errors: list[tuple[str, str]] = []
+        redis_users = self.redis.users
+        for name, service in self.services.items():
+            if service.redis_user not in redis_users:
+                errors.append(
+                    (
+                        f"services.{name}.redis_user",
+                        f"{service.redis_user!r} is not a Redis user; users come from "
+                        f"redis.namespaces[].users: {sorted(redis_users)}",
+                    )
+                )
+        ports: dict[int, str] = {}
+        for component, port in self.ports().items():
+            if port in ports:
+                errors.append((_port_key(component), f"port {port} is also used by {ports[port]}"))
+            ports[port] = component
+        env_seen: dict[str, str] = {}
+        groups: tuple[tuple[str, tuple[Secret | Parameter, ...]], ...] = (
+            ("secrets", self.secrets),
+            ("parameters", self.parameters),
+        )
+        for kind, items in groups:
+            for i, item in enumerate(items):
+                key = f"{kind}[{i}]"
+                if item.env in env_seen:
+                    errors.append((f"{key}.env", f"{item.env} is already filled by {env_seen[item.env]}"))
+                env_seen[item.env] = key
+                for ref in _REFERENCE.findall(item.value or ""):
+                    if not self.is_reference(ref):
+                        errors.append(
+                            (f"{key}.value", f"unknown reference ${{{ref}}}; known: {self.reference_keys()}")
+                        )
+        return errors
+
+    def reference_keys(self) -> list[str]:
+        """The `${...}` keys a secret or parameter value may refer to."""
+        keys = [f"postgres.roles.{role}.url" for role in self.postgres.roles]
+        keys += [f"redis.users.{user}.url" for user in self.redis.users]
+        keys += ["s3.bucket", "ses.sender", "ses.domain", "ses.configuration_set"]
+        keys += ["cognito.user_pool_id", "cognito.client_id", "cognito.client_secret", "project.region"]
+        return keys
+
+    def is_reference(self, key: str) -> bool:
+        return key in self.reference_keys()
+
+
+def _port_key(component: str) -> str:
+    return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
+        component, f"services.{component}.port"
+    )
+
+
+def resolve_references(template: str, values: Mapping[str, str]) -> str:
+    """Fill `${dotted.key}` references from `values` (a missing key is a TopologyError)."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise TopologyError(
+                f"reference ${{{key}}} has no value in this stack", hint="run `harness up` first"
+            )
+        return values[key]
+
+    return _REFERENCE.sub(fill, template)
+
+
+def find_topology_file(start: Path | None = None) -> Path:
+    """The topology file: `$HARNESS_TOPOLOGY`, else `topology.toml` in the current dir or a parent."""
+    import os
+
+    if explicit := os.environ.get("HARNESS_TOPOLOGY"):
+        return Path(explicit)
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_TOPOLOGY_FILE
+        if candidate.is_file():
+            return candidate
+    raise TopologyError(
+        f"no {DEFAULT_TOPOLOGY_FILE} found in {here} or any parent directory",
+        hint="run from the project checkout, or set HARNESS_TOPOLOGY=/path/to/topology.toml",
+    )
+
+
+def load_topology(path: Path | str | None = None, env: str = DEFAULT_ENV) -> Topology:
+    """Load, merge the `[environments.<env>]` overrides, resolve name placeholders and validate."""
+    source = Path(path) if path is not None else find_topology_file()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TopologyError(f"{source}: cannot read the topology file ({exc.strerror})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(
+            f"{source}: not valid TOML: {exc}", hint="check quoting and brackets there"
+        ) from exc
+    return topology_from_dict(raw, env=env, source=source, text=text)
+
+
+def topology_from_dict(
+    raw: Mapping[str, Any], *, env: str = DEFAULT_ENV, source: Path | None = None, text: str = ""
+) -> Topology:
+    src = source or Path(DEFAULT_TOPOLOGY_FILE)
+    data = copy.deepcopy(dict(raw))
+    environments = data.pop("environments", {})
+    if not isinstance(environments, dict):
+        raise TopologyError(f"{src}: environments: expected a table of [environments.<name>] overrides")
+    if env not in environments and env != DEFAULT_ENV:
+        known = ", ".join(sorted(environments)) or "none"
+        raise TopologyError(
+            f"{src}: environments.{env}: no such environment (declared: {known})",
+            hint=f"add an [environments.{env}] table, even an empty one",
+        )
+    override = environments.get(env, {})
+    if not isinstance(override, dict):
+        raise TopologyError(f"{src}: environments.{env}: expected a table")
+    merged = _deep_merge(data, override)
+    project = merged.get("project", {})
+    if not isinstance(project, dict):
+        raise TopologyError(f"{src}: project: expected a table with name, region and account_id")
+    names = {
+        "project": project.get("name"),
+        "env": env,
+        "account_id": project.get("account_id"),
+        "region": project.get("region"),
+    }
+    merged = _fill_names(merged, {k: str(v) for k, v in names.items() if v is not None})
+    merged["env"] = env
+    merged["source"] = src
+    try:
+        topology = Topology.model_validate(merged)
+    except ValidationError as exc:
+        problems = [_describe_error(error) for error in exc.errors()]
+        raise TopologyError(_format_problems(problems, src, text, env, override)) from None
+    if inconsistencies := topology.consistency_problems():
+        located = [(tuple(_split_dotted(key)), message) for key, message in inconsistencies]
+        raise TopologyError(_format_problems(located, src, text, env, override))
+    return topology
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _fill_names(node: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        for key, value in names.items():
+            node = node.replace("{" + key + "}", value)
+        return node
+    if isinstance(node, dict):
+        return {k: _fill_names(v, names) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill_names(v, names) for v in node]
+    return node
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _describe_error(error: Any) -> tuple[tuple[int | str, ...], str]:
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (typo?); see docs/topology.md for the keys this table takes"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and error["type"] != "value_error":
+        message += f" (got {error['input']!r})"
+    return loc, message
+
+
+def _split_dotted(key: str) -> list[int | str]:
+    parts: list[int | str] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return parts
+
+
+def _format_problems(
+    problems: list[tuple[tuple[int | str, ...], str]],
+    source: Path,
+    text: str,
+    env: str,
+    override: Mapping[str, Any],
+) -> str:
+    lines = [f"{source}: invalid topology for environment {env!r} ({len(problems)} problem(s)):"]
+    for loc, message in problems:
+        key = _dotted(loc) or "(top level)"
+        if _in_override(override, loc):
+            loc = ("environments", env, *loc)
+            key = f"environments.{env}.{key}"
+        where = _line_of(text, loc)
+        lines.append(f"  {source}{':' + str(where) if where else ''}: {key}: {message}")
+    lines.append("  (the keys and their meaning are documented in docs/topology.md)")
+    return "\n".join(lines)
+
+
+def _in_override(override: Mapping[str, Any], loc: tuple[int | str, ...]) -> bool:
+    node: Any = override
+    for part in loc:
+        if isinstance(part, str) and isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return False
+    return bool(loc)
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort line of a dotted key in the TOML text (tomllib keeps no positions)."""
+    if not text:
+        return None
+    strs = [p for p in loc if isinstance(p, str)]
+    if not strs:
+        return None
+    lines = text.splitlines()
+    # Find the deepest table header that is a prefix of the key, then the key's own line below it.
+    best: tuple[int, int] | None = None
+    for depth in range(len(strs), 0, -1):
+        header = ".".join(strs[:depth])
+        for i, line in enumerate(lines):
+            stripped = line.strip()
+            if stripped in (f"[{header}]", f"[[{header}]]"):
+                best = (i, depth)
+                break
+        if best:
+            break
+    start, depth = best if best else (0, 0)
+    rest = strs[depth:]
+    if not rest:
+        return start + 1
+    leaf = rest[-1]
+    pattern = re.compile(rf"^\s*(\"?{re.escape(leaf)}\"?|[\w.]*\.{re.escape(leaf)})\s*=")
+    for i in range(start, len(lines)):
+        if i > start and best and lines[i].lstrip().startswith("["):
+            break  # the next table: the key is not set in this one
+        if pattern.match(lines[i]):
+            return i + 1
+    return start + 1 if best else None

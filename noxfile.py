@@ -1,0 +1,102 @@
+"""Developer entry points. Each session is a thin call into the `harness` CLI or pytest.
+
+All sessions share one virtualenv (`.nox/harness`), installed once and reinstalled only when
+`pyproject.toml` changes, so a second `nox -s up` starts the stack without touching pip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+ROOT = Path(__file__).parent
+VENV = ROOT / ".nox" / "harness"
+BIN = VENV / "bin"
+
+
+def _harness_venv(session: nox.Session) -> Path:
+    """Create/refresh the shared venv; skip pip entirely when pyproject.toml is unchanged."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    marker = VENV / f".installed-{digest}"
+    if not marker.exists():
+        if not (BIN / "python").exists():
+            session.run(sys.executable, "-m", "venv", str(VENV), external=True)
+        session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
+        session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
+        for old in VENV.glob(".installed-*"):
+            old.unlink()
+        marker.touch()
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    os.environ["VIRTUAL_ENV"] = str(VENV)
+    return BIN
+
+
+def _harness(session: nox.Session, *args: str) -> None:
+    bin_dir = _harness_venv(session)
+    session.run(str(bin_dir / "harness"), *args, *session.posargs, external=True)
+
+
+@nox.session
+def up(session: nox.Session) -> None:
+    """Start the whole local stack (Postgres, Valkey, AWS emulator, backend, worker), provisioned."""
+    _harness(session, "up")
+
+
+@nox.session
+def down(session: nox.Session) -> None:
+    """Stop every process of the local stack (data is kept)."""
+    _harness(session, "down")
+
+
+@nox.session
+def reset(session: nox.Session) -> None:
+    """Stop the stack and wipe its state dir (all local data)."""
+    _harness(session, "reset", "--yes")
+
+
+@nox.session
+def status(session: nox.Session) -> None:
+    """Show each component's state, pid, endpoint and health (`-- --json` for JSON)."""
+    _harness(session, "status")
+
+
+@nox.session
+def env(session: nox.Session) -> None:
+    """Print the env contract of the running stack (`-- --format json|dotenv|shell`)."""
+    _harness(session, "env")
+
+
+@nox.session
+def logs(session: nox.Session) -> None:
+    """Show a component's log (`-- postgres`, `-- aws -f`)."""
+    _harness(session, "logs")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (starts its own stack on free ports; pytest args after `--`)."""
+    bin_dir = _harness_venv(session)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, mypy harness."""
+    bin_dir = _harness_venv(session)
+    session.run(str(bin_dir / "ruff"), "check", ".", external=True)
+    session.run(str(bin_dir / "ruff"), "format", "--check", ".", external=True)
+    session.run(str(bin_dir / "mypy"), "harness", external=True)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Print the startup benchmark (raw component starts, cold/warm/already-up `up`, RSS)."""
+    bin_dir = _harness_venv(session)
+    session.run(str(bin_dir / "python"), "-m", "bench.startup", *session.posargs, external=True)

@@ -1,0 +1,146 @@
+"""The topology loads into a frozen model; every malformed case names the file, the dotted key and the fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from harness.errors import TopologyError
+from harness.topology import load_topology, resolve_references
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = ROOT / "topology.toml"
+
+
+def test_defaults_are_the_seed_architecture() -> None:
+    t = load_topology(TOPOLOGY)
+    assert t.env == "local"
+    assert t.region == "me-south-1"
+    assert t.postgres.version == 16
+    assert set(t.postgres.roles) == {"app_user", "app_migrator"}
+    assert t.postgres.owner_role == "app_migrator"
+    assert t.postgres.roles["app_user"].bypass_rls is False
+    assert [ns.pattern for ns in t.redis.namespaces] == [
+        "ai:quota:*",
+        "ai:limit:*",
+        "ai:catalog:*",
+        "rl:*",
+        "celery:*",
+    ]
+    assert t.s3.bucket == "saas-media-local-000000000000"
+    assert (t.s3.versioning, t.s3.block_public_access, t.s3.encryption) == (True, True, "AES256")
+    assert [(r.transition_days, r.storage_class) for r in t.s3.lifecycle] == [(90, "STANDARD_IA")]
+    policy = t.cognito.password_policy
+    assert policy.minimum_length == 12
+    assert policy.require_symbols and policy.require_numbers and policy.require_uppercase
+    assert set(t.cognito.groups) == {"Owner", "Admin", "Member"}
+    assert t.cognito.app_client.generate_secret
+    assert t.ports() == {"postgres": 5432, "redis": 6379, "aws": 4566, "backend": 8000}
+    assert t.services["backend"].health_path == "/api/v1/health"
+
+
+def test_environment_overrides_are_merged() -> None:
+    staging = load_topology(TOPOLOGY, env="staging")
+    assert staging.s3.bucket == "saas-media-staging-111122223333"
+    assert staging.cognito.user_pool_name == "saas-staging"
+    assert staging.postgres.port == 5432  # untouched defaults survive the merge
+
+
+def test_model_is_frozen() -> None:
+    t = load_topology(TOPOLOGY)
+    with pytest.raises(ValidationError):
+        t.postgres.port = 1  # type: ignore[misc]
+
+
+def test_redis_users_are_derived_from_namespaces() -> None:
+    t = load_topology(TOPOLOGY)
+    assert "rl:" in t.redis.users["backend"]
+    assert "rl:" not in t.redis.users["worker"]
+    ns = t.redis.namespace_of("ai:quota:t1:2026-11")
+    assert ns is not None and ns.prefix == "ai:quota:"
+    assert t.redis.namespace_of("sessions:abc") is None
+
+
+def test_references_resolve_and_unknown_ones_fail() -> None:
+    assert resolve_references("x-${s3.bucket}", {"s3.bucket": "b"}) == "x-b"
+    with pytest.raises(TopologyError, match=r"\$\{cognito.client_id\}"):
+        resolve_references("${cognito.client_id}", {})
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = TOPOLOGY.read_text()
+    assert old in text, f"test fixture out of date: {old!r} not in topology.toml"
+    path = tmp_path / "topology.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected", "line_needle"),
+    [
+        ("minimum_length = 12", 'minimum_length = "twelve"', "cognito.password_policy.minimum_length",
+         "valid integer", "minimum_length"),
+        ("versioning = true", "versionning = true", "s3.versionning", "unknown key", "versionning"),
+        ('redis_user = "worker"', 'redis_user = "wrker"', "services.worker.redis_user",
+         "'wrker' is not a Redis user", 'redis_user = "wrker"'),
+        ("port = 8000", "port = 5432", "services.backend.port", "also used by postgres", None),
+        ('region = "me-south-1"', 'region = "Bahrain"', "project.region", "pattern", "region ="),
+        ('bucket = "{project}-media-{env}-{account_id}"', 'bucket = "Media_Bucket"', "s3.bucket",
+         "not a valid S3 bucket name", "Media_Bucket"),
+        ('sender = "no-reply@yourdomain.com"', 'sender = "no-reply@other.com"', "ses", "must be an address of",
+         None),
+        ("version = 16", "version = 15", "postgres.version", "16", "version = 15"),
+        ("bypass_rls = false", "bypass_rls = true", "postgres.roles",
+         "must not bypass RLS", None),
+        ('mfa = "OPTIONAL"', 'mfa = "SOMETIMES"', "cognito.mfa", "'OFF', 'OPTIONAL' or 'ON'", "SOMETIMES"),
+        ('value = "${cognito.client_id}"', 'value = "${cognito.clientid}"', "parameters[4].value",
+         "unknown reference ${cognito.clientid}", None),
+        ('health_path = "/api/v1/health"\n', "", "services.backend", "needs `port` and `health_path`", None),
+    ],
+)  # fmt: skip
+def test_malformed_topology_names_file_key_and_expectation(
+    tmp_path: Path, old: str, new: str, key: str, expected: str, line_needle: str | None
+) -> None:
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert key in message
+    assert expected in message
+    if line_needle is not None:
+        assert f"{path}:{_line_of(path, line_needle)}: " in message
+
+
+def test_override_errors_name_the_environment_table(tmp_path: Path) -> None:
+    path = _broken(tmp_path, '[environments.staging]\nproject.account_id = "111122223333"',
+                   '[environments.staging]\nproject.account_id = "1111"')  # fmt: skip
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, env="staging")
+    assert "environments.staging.project.account_id" in str(info.value)
+    assert f"{path}:{_line_of(path, '1111')}:" in str(info.value)
+    load_topology(path, env="local")  # the broken override does not affect other environments
+
+
+def test_unknown_environment_lists_the_declared_ones() -> None:
+    with pytest.raises(TopologyError, match=r"environments.qa: no such environment \(declared: .*staging"):
+        load_topology(TOPOLOGY, env="qa")
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "[redis]", "[redis")
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    assert re.search(rf"{re.escape(str(path))}: not valid TOML: .*line \d+", str(info.value))
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="cannot read the topology file"):
+        load_topology(tmp_path / "nope.toml")
