@@ -24,7 +24,7 @@ from harness.ports import PORT_MODES
 from harness.state import STATE_DIR_ENV, StateDir, default_state_dir
 from harness.topology import DEFAULT_ENV, find_topology_file, load_topology
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -205,7 +205,7 @@ def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
 @handle_errors
 def provision(obj: Context) -> None:
     """Apply the topology to the running stack again and list what changed (nothing, when in sync)."""
-    from harness.provision import provision as apply
+    from harness.provision.apply import provision as apply
 
     runner = obj.runner()
     result = apply(runner.topology, runner.infrastructure(), runner.state)

@@ -17,9 +17,10 @@ PORTS_FILE = "ports.json"
 LOOPBACK = "127.0.0.1"
 
 
-def requested_mode(cli_value: str | None) -> str:
-    mode = cli_value or os.environ.get(PORTS_ENV) or "topology"
-    if mode not in PORT_MODES:
+def requested_mode(cli_value: str | None) -> str | None:
+    """The ports mode asked for (flag, then env var), or None: keep what this state dir used before."""
+    mode = cli_value or os.environ.get(PORTS_ENV) or None
+    if mode is not None and mode not in PORT_MODES:
         raise TopologyError(
             f"ports mode {mode!r} is not one of {', '.join(PORT_MODES)}",
             hint=f"use --ports auto (or {PORTS_ENV}=auto) for free ports, or leave it unset",
@@ -72,12 +73,17 @@ def ensure_free(component: str, port: int, key: str) -> None:
 
 
 def resolve_ports(
-    topology_ports: Mapping[str, int], state: StateDir, mode: str, running: frozenset[str] = frozenset()
+    topology_ports: Mapping[str, int],
+    state: StateDir,
+    mode: str | None,
+    running: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Ports for this stack. Auto mode picks free ports once and reuses them on later `up`s (URLs stored in
     secrets stay valid); topology mode uses the topology's ports."""
     saved = state.read_json(PORTS_FILE)
     saved_ports = saved.get("ports", {}) if isinstance(saved.get("ports"), dict) else {}
+    if mode is None:
+        mode = str(saved.get("mode", "topology"))
     if mode == "topology":
         ports = dict(topology_ports)
     else:

@@ -27,7 +27,7 @@ from harness.envcontract import build_env
 from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
 from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
 from harness.process import tail
-from harness.provision import ProvisionResult, fingerprint, provision, saved_outputs
+from harness.provision.outputs import fingerprint, saved_outputs
 from harness.readiness import wait_until_ready
 from harness.state import StateDir
 from harness.topology import Topology
@@ -104,7 +104,7 @@ class LocalRunner:
     def _ports(self) -> dict[str, int]:
         saved = saved_ports(self.state)
         complete = bool(saved) and all(c in saved for c in self.topology.ports())
-        if complete and (self.ports_mode == "auto" or saved == self.topology.ports()):
+        if complete and self.ports_mode != "topology":
             return saved
         return self.topology.ports()
 
@@ -189,7 +189,9 @@ class LocalRunner:
             if needs_provision:
                 progress("provision", "applying the topology")
                 t0 = time.monotonic()
-                result: ProvisionResult = provision(self.topology, infrastructure, self.state)
+                from harness.provision.apply import provision  # boto3 & co: imported only when needed
+
+                result = provision(self.topology, infrastructure, self.state)
                 report.provision_changes = result.changes
                 report.timings["provision"] = time.monotonic() - t0
                 progress(

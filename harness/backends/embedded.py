@@ -234,13 +234,31 @@ class PostgresService(EmbeddedService):
         conn = self.connection()
 
         def ping() -> str | None:
-            import psycopg
+            # pg_isready speaks the protocol's startup handshake: cheaper than a client library import.
+            result = subprocess.run(
+                [
+                    str(postgres_bin_dir() / "pg_isready"),
+                    "-h",
+                    conn.host,
+                    "-p",
+                    str(conn.port),
+                    "-t",
+                    "2",
+                    "-q",
+                ],
+                capture_output=True,
+                check=False,
+            )
+            codes = {
+                1: "rejecting connections (starting up or shutting down)",
+                2: "no response",
+                3: "bad check",
+            }
+            return (
+                None if result.returncode == 0 else codes.get(result.returncode, f"exit {result.returncode}")
+            )
 
-            with psycopg.connect(conn.url, connect_timeout=2) as c:
-                c.execute("SELECT 1")
-            return None
-
-        return CallableCheck(f"SQL `SELECT 1` as {PG_SUPERUSER} on {conn.endpoint}", ping)
+        return CallableCheck(f"pg_isready on {conn.endpoint}", ping)
 
 
 class RedisService(EmbeddedService):
@@ -308,25 +326,25 @@ class RedisService(EmbeddedService):
 
 
 def redis_ping(conn: RedisConnection) -> str | None:
-    """PING as the default user: with its password once provisioned, without before."""
-    import redis
+    """PING as the default user: with its password once provisioned, without one before.
 
-    for password in (conn.password, None):
-        client = redis.Redis(
-            host=conn.host, port=conn.port, password=password, socket_timeout=2, socket_connect_timeout=2
-        )
-        try:
-            client.ping()
-            return None
-        except redis.AuthenticationError:
-            continue
-        except redis.ResponseError as exc:
-            if "AUTH" in str(exc) or "password" in str(exc):
-                continue
-            raise
-        finally:
-            client.close()
-    return "the default user refuses both the harness password and no password"
+    Plain RESP over a socket: a health check should not pay for importing a client library.
+    """
+    import socket
+
+    def command(sock: socket.socket, *args: str) -> bytes:
+        payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        sock.sendall(payload.encode())
+        return sock.recv(512)
+
+    with socket.create_connection((conn.host, conn.port), timeout=2) as sock:
+        auth = command(sock, "AUTH", conn.username, conn.password)
+        reply = command(sock, "PING")
+    if reply.startswith(b"+PONG"):
+        return None
+    if reply.startswith(b"-NOAUTH"):
+        return "the default user refuses the harness's password"
+    return f"unexpected reply to PING: {reply[:80]!r} (AUTH said {auth[:80]!r})"
 
 
 class AwsEmulatorService(EmbeddedService):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 from collections.abc import Callable
 
 import psycopg
@@ -35,6 +36,17 @@ def scram_matches(verifier: str | None, password: str) -> bool:
         )
     except (ValueError, TypeError):
         return False
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """A SCRAM-SHA-256 verifier for `password`, as psql's `\\password` sends it: the server (and its log, if a
+    statement fails) never sees the password itself."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored).decode()}:{b64(server).decode()}"
 
 
 def provision_postgres(
@@ -88,7 +100,11 @@ def _ensure_role(
     ).fetchone()
     ident = sql.Identifier(name)
     if row is None:
-        db.execute(sql.SQL("CREATE ROLE {} WITH {} PASSWORD {}").format(ident, attrs, sql.Literal(password)))
+        db.execute(
+            sql.SQL("CREATE ROLE {} WITH {} PASSWORD {}").format(
+                ident, attrs, sql.Literal(scram_verifier(password))
+            )
+        )
         return [f"postgres: created role {name}"]
     changes = []
     have = dict(zip(want, row[:7], strict=True))
@@ -96,7 +112,9 @@ def _ensure_role(
         db.execute(sql.SQL("ALTER ROLE {} WITH {}").format(ident, attrs))
         changes.append(f"postgres: reset attributes of role {name}")
     if not scram_matches(row[7], password):
-        db.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(ident, sql.Literal(password)))
+        db.execute(
+            sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))
+        )
         changes.append(f"postgres: set password of role {name}")
     return changes
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from harness.errors import PortInUseError
-from harness.provision import provision
+from harness.provision.apply import provision
 from harness.runner import LocalRunner
 from harness.state import StateDir
 from harness.testing import RunningStack, private_temp_dir, start_stack
@@ -157,9 +157,10 @@ def test_the_harness_command_end_to_end() -> None:
         up = _harness(state, "up", "--no-app")
         assert up.returncode == 0, up.stderr
         assert "endpoints" in up.stderr
-        assert "password" not in up.stderr.lower() or "***" in up.stderr
         env = json.loads(_harness(state, "env", "--format", "json").stdout)
-        for secret_value in (env["COGNITO_CLIENT_SECRET"], env["APP_SECRET_KEY"]):
+        generated = json.loads((state / "secrets.json").read_text()).values()
+        assert oct((state / "secrets.json").stat().st_mode & 0o777) == "0o600"
+        for secret_value in (env["COGNITO_CLIENT_SECRET"], *generated):
             assert secret_value not in up.stdout + up.stderr, "up printed a secret"
         status = json.loads(_harness(state, "status", "--json").stdout)
         infra = [c for c in status if c["name"] in ("postgres", "redis", "aws")]
