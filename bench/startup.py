@@ -33,7 +33,7 @@ TARGETS = {"warm_ratio": 1.3, "cold_s": 8.0, "already_up_s": 1.0, "rss_mb": 400.
 
 def _raw_start(make: Callable[[StateDir, int], PostgresService | RedisService | AwsEmulatorService]) -> float:
     """Start one component's binary by hand in a fresh dir (data initialised beforehand, not timed)."""
-    state = StateDir(private_temp_dir("bench-raw-") / "state")
+    state = StateDir(private_temp_dir("bench-raw-"))
     state.ensure()
     service = make(state, free_port())
     service.prepare()  # initdb / config files: a raw start of an existing data dir is what we compare to
@@ -97,7 +97,7 @@ def main() -> None:
 
     cold, warm, already, rss = [], [], [], []
     for _ in range(args.rounds):
-        state = private_temp_dir("bench-up-") / "state"
+        state = private_temp_dir("bench-up-")
         runner = LocalRunner(topology, StateDir(state), "auto")
         try:
             cold.append(_cli_up(state, args.app))

@@ -13,8 +13,9 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,19 +175,24 @@ class LocalRunner:
             running_now = frozenset(c.name for c in everything if c.pid())
             ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
             infra = self.infra(ports)
+            infrastructure = self.infrastructure(ports)
             fresh = {s.name: self._is_fresh(s) for s in infra}
-            self._start_all(infra, ports, report, progress)
+            values_before, saved_fp = saved_outputs(self.state)
+            in_sync = not any(fresh.values()) and saved_fp == fingerprint(self.topology, infrastructure)
+            run_app = with_app and bool(self.topology.services)
+
+            if in_sync and run_app and not self._migrate_needed(force=False):
+                # Warm start: nothing to provision or migrate, so each app process starts as soon as the
+                # stores it needs (Postgres, Redis) answer, while the emulator is still restoring its state.
+                apps = self.apps(ports)
+                after = {app.name: ("postgres", "redis") for app in apps}
+                self._start_all([*infra, *apps], ports, report, progress, after=after)
+            else:
+                self._start_all(infra, ports, report, progress)
             report.timings["infrastructure"] = time.monotonic() - started_at
 
-            infrastructure = self.infrastructure(ports)
-            _, saved_fp = saved_outputs(self.state)
             aws_restored = "aws" in report.already_running or self._aws_restored(infrastructure.aws)
-            needs_provision = (
-                any(fresh.values())
-                or not aws_restored
-                or saved_fp != fingerprint(self.topology, infrastructure)
-            )
-            if needs_provision:
+            if not (in_sync and aws_restored):
                 progress("provision", "applying the topology")
                 t0 = time.monotonic()
                 from harness.provision.apply import provision  # boto3 & co: imported only when needed
@@ -194,17 +200,23 @@ class LocalRunner:
                 result = provision(self.topology, infrastructure, self.state)
                 report.provision_changes = result.changes
                 report.timings["provision"] = time.monotonic() - t0
-                progress(
-                    "provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s"
-                )
+                progress("provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s")
                 self._snapshot_aws(infrastructure.aws)
+                if result.values != values_before:
+                    # The env contract changed (e.g. the emulator's state was lost): app processes that
+                    # started with the old one must restart.
+                    for app in self.apps(ports, with_env=False):
+                        if app.stop():
+                            progress(app.name, "restarting with the new env contract")
 
-            if with_app and self.topology.services:
+            if run_app:
                 t0 = time.monotonic()
                 report.migrated = self._migrate_and_seed(ports, force=fresh["postgres"], progress=progress)
                 report.timings["migrate+seed"] = time.monotonic() - t0
                 t0 = time.monotonic()
-                self._start_all(self.apps(ports), ports, report, progress)
+                pending = [a for a in self.apps(ports) if a.name not in report.started + report.already_running]
+                if pending:
+                    self._start_all(pending, ports, report, progress)
                 report.timings["app"] = time.monotonic() - t0
         report.seconds = time.monotonic() - started_at
         return report
@@ -241,11 +253,23 @@ class LocalRunner:
             pass  # the emulator also snapshots on its own shortly after each change
 
     def _start_all(
-        self, components: Sequence[Component], ports: dict[str, int], report: UpReport, progress: Progress
+        self,
+        components: Sequence[Component],
+        ports: dict[str, int],
+        report: UpReport,
+        progress: Progress,
+        after: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """Bring components up in parallel; a component named in `after` starts once those are healthy."""
         errors: list[HarnessError] = []
+        healthy = {c.name: threading.Event() for c in components}
+        failed = threading.Event()
 
         def bring_up(component: Component) -> None:
+            for dependency in (after or {}).get(component.name, ()):
+                while not healthy[dependency].wait(0.05):
+                    if failed.is_set():
+                        return
             t0 = time.monotonic()
             if component.pid() is not None:
                 reason = wait_until_ready(component.readiness(), timeout=min(5.0, component.start_timeout))
@@ -284,8 +308,10 @@ class LocalRunner:
         def guarded(component: Component) -> None:
             try:
                 bring_up(component)
+                healthy[component.name].set()
             except HarnessError as exc:
                 errors.append(exc)
+                failed.set()
 
         with ThreadPoolExecutor(max_workers=max(1, len(components))) as pool:
             list(pool.map(guarded, components))
@@ -294,12 +320,15 @@ class LocalRunner:
                 raise errors[0]
             raise ServiceStartError("\n".join(str(e) for e in errors))
 
+    def _migrate_needed(self, *, force: bool) -> bool:
+        previous = self.state.read_json(APP_STATE_FILE)
+        return force or previous.get("inputs") != self._inputs_digest() or not previous.get("ok")
+
     def _migrate_and_seed(self, ports: dict[str, int], *, force: bool, progress: Progress) -> bool:
         app = self.topology.app
-        digest = self._inputs_digest()
-        previous = self.state.read_json(APP_STATE_FILE)
-        if not force and previous.get("inputs") == digest and previous.get("ok"):
+        if not self._migrate_needed(force=force):
             return False
+        digest = self._inputs_digest()
         env = app_process_env(self.env("backend", ports))
         for label, argv in (("migrate", app.migrate), ("seed", app.seed)):
             if not argv:
@@ -352,6 +381,8 @@ class LocalRunner:
     def down(self, progress: Progress = _no_progress) -> list[str]:
         """Stop every process this state dir started (app first, then infrastructure). Returns their names."""
         stopped: list[str] = []
+        if not self.state.exists:
+            return stopped  # nothing was ever started from here (and do not create the dir)
         with self.state.lock():
             for group in (self.apps(with_env=False), self.infra()):
                 components: list[Component] = list(group)

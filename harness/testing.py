@@ -90,7 +90,7 @@ def start_stack(
     """Start a fresh stack on free ports in its own state dir (removed by `RunningStack.stop()`)."""
     path = topology_file or find_topology_file()
     topology = load_topology(path, env=env)
-    state = StateDir(state_root or private_temp_dir() / "state")
+    state = StateDir(state_root or private_temp_dir())
     runner = LocalRunner(topology, state, ports_mode="auto")
     stack = RunningStack(runner, owned=True)
     try:

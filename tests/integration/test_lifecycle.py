@@ -126,7 +126,7 @@ def test_a_taken_port_names_the_port_and_the_component(tmp_path: Path) -> None:
         text = (ROOT / "topology.toml").read_text().replace("port = 6379", f"port = {port}", 1)
         topology_file = tmp_path / "topology.toml"
         topology_file.write_text(text)
-        runner = LocalRunner(load_topology(topology_file), StateDir(private_temp_dir() / "state"), "topology")
+        runner = LocalRunner(load_topology(topology_file), StateDir(private_temp_dir()), "topology")
         try:
             with pytest.raises(PortInUseError) as info:
                 runner.up(with_app=False)
@@ -152,7 +152,7 @@ def _harness(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_harness_command_end_to_end() -> None:
     """`harness up/status/env/down/reset` as separate processes (down works after the `up` process is gone)."""
-    state = private_temp_dir() / "state"
+    state = private_temp_dir()
     try:
         up = _harness(state, "up", "--no-app")
         assert up.returncode == 0, up.stderr
@@ -182,8 +182,9 @@ def test_the_harness_command_end_to_end() -> None:
 
 
 def test_env_before_up_says_what_to_do() -> None:
-    state = private_temp_dir() / "state"
+    state = private_temp_dir()
     result = _harness(state, "env")
+    state.rmdir()
     assert result.returncode == 1
     assert "not been provisioned" in result.stderr and "harness up" in result.stderr
     assert "Traceback" not in result.stderr
