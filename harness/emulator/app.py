@@ -1,0 +1,92 @@
+"""The emulator's WSGI application: moto's dispatcher behind a chain of middlewares built in one place.
+
+Outermost first:
+
+1. `HarnessControlMiddleware`: answers `/_harness/...` itself; nothing there reaches moto.
+2. `RequestGateMiddleware`: every AWS request holds the request gate shared until its response is closed,
+   and changing requests mark the state dirty, which schedules a snapshot.
+3. `SesCaptureMiddleware`: records what moto's SES forgets about accepted sends.
+4. `checks`: AWS-faithful checks added by later work (Cognito SECRET_HASH, SigV4 presigned URLs, ...).
+   Each is a `Middleware`; the first in the sequence sees the request first.
+5. moto's `DomainDispatcherApplication`: routes to the per-service Flask app, exactly like `moto_server`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from harness.emulator.control import HarnessControlMiddleware
+from harness.emulator.mail import SesCaptureMiddleware
+from harness.emulator.runtime import EmulatorRuntime
+
+Middleware = Callable[[WSGIApplication], WSGIApplication]
+"""Wraps a WSGI app in another; how later work adds checks in front of moto's handlers."""
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def create_moto_app() -> Any:
+    """moto's own all-services WSGI app (what `moto_server` serves)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def build_wsgi_app(
+    runtime: EmulatorRuntime, moto_app: WSGIApplication, checks: Sequence[Middleware] = ()
+) -> WSGIApplication:
+    """Wrap `moto_app` in the middleware chain described in the module docstring."""
+    app = moto_app
+    for check in reversed(checks):
+        app = check(app)
+    app = SesCaptureMiddleware(app, runtime.mail, runtime.config.account_id, runtime.config.region)
+    app = RequestGateMiddleware(app, runtime)
+    return HarnessControlMiddleware(app, runtime)
+
+
+class RequestGateMiddleware:
+    """Holds the request gate shared for each request and reports changing requests to the runtime."""
+
+    def __init__(self, app: WSGIApplication, runtime: EmulatorRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        mutating = str(environ.get("REQUEST_METHOD", "GET")).upper() not in READ_ONLY_METHODS
+        self.runtime.gate.enter_shared()
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self._finish(mutating)
+            raise
+        return _GatedResponse(result, lambda: self._finish(mutating))
+
+    def _finish(self, mutating: bool) -> None:
+        try:
+            if mutating:
+                self.runtime.note_mutation()
+        finally:
+            self.runtime.gate.leave_shared()
+
+
+class _GatedResponse:
+    """A response body that runs `on_close` once, when the server closes it (after the last byte)."""
+
+    def __init__(self, result: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._result = result
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()

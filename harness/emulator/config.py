@@ -1,0 +1,48 @@
+"""Defaults and the typed configuration of one AWS emulator process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566  # what localstack-client and awslocal expect
+DEFAULT_REGION = "me-south-1"
+# topology.toml's local account (LocalStack's default too); moto's own default is 123456789012
+DEFAULT_ACCOUNT_ID = "000000000000"
+
+# Snapshot timing: save once changes settle for SNAPSHOT_QUIET_SECONDS, and at the latest
+# SNAPSHOT_MAX_DELAY_SECONDS after the first unsaved change, so a SIGKILL loses about a second at most.
+SNAPSHOT_QUIET_SECONDS = 0.5
+SNAPSHOT_MAX_DELAY_SECONDS = 1.0
+SNAPSHOT_RETRY_SECONDS = 2.0
+# How long a snapshot waits for running requests to finish (an SQS long poll holds one for up to 20 s).
+SNAPSHOT_WAIT_SECONDS = 30.0
+SHUTDOWN_WAIT_SECONDS = 10.0
+
+# The harness's own endpoints. S3 bucket names cannot contain "_", so no path-style bucket route can collide.
+CONTROL_PREFIX = "/_harness/"
+
+# Services whose moto app is built in the background right after start, so the app's first calls do not pay
+# for importing them (ssm alone takes about a second).
+PREWARM_SERVICES = ("s3", "cognito-idp", "ses", "sesv2", "secretsmanager", "ssm", "sts")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How one emulator process runs. `state_file=None` keeps state in memory only."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    state_file: Path | None = None
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    snapshot_quiet_seconds: float = SNAPSHOT_QUIET_SECONDS
+    snapshot_max_delay_seconds: float = SNAPSHOT_MAX_DELAY_SECONDS
+    prewarm: bool = True
+    access_log: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        """The URL clients use (`AWS_ENDPOINT_URL`)."""
+        return f"http://{self.host}:{self.port}"
