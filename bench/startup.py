@@ -15,13 +15,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from harness.backends.embedded import AwsEmulatorService, PostgresService, RedisService
-from harness.ports import free_port
 from harness.readiness import wait_until_ready
 from harness.runner import LocalRunner
 from harness.state import StateDir
@@ -31,18 +29,16 @@ from harness.topology import find_topology_file, load_topology
 TARGETS = {"warm_ratio": 1.3, "cold_s": 8.0, "already_up_s": 1.0, "rss_mb": 400.0}
 
 
-def _raw_start(make: Callable[[StateDir, int], PostgresService | RedisService | AwsEmulatorService]) -> float:
-    """Start one component's binary by hand in a fresh dir (data initialised beforehand, not timed)."""
-    state = StateDir(private_temp_dir("bench-raw-"))
-    state.ensure()
-    service = make(state, free_port())
-    service.prepare()  # initdb / config files: a raw start of an existing data dir is what we compare to
+def _raw_start(service: PostgresService | RedisService | AwsEmulatorService) -> float:
+    """Start one component's binary by hand on an existing (provisioned) data dir, until it answers.
+
+    This is the floor a warm `up` is compared against: same data, no harness around it.
+    """
     t0 = time.perf_counter()
-    service.start()
+    service.process().start()
     reason = wait_until_ready(service.readiness(), timeout=60, interval=0.01)
     elapsed = time.perf_counter() - t0
     service.stop()
-    state.wipe()
     if reason:
         raise SystemExit(f"{service.name} did not start: {reason}")
     return elapsed
@@ -86,15 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     topology = load_topology(find_topology_file())
 
-    raw: dict[str, float] = {}
-    makers: dict[str, Callable[[StateDir, int], PostgresService | RedisService | AwsEmulatorService]] = {
-        "postgres": lambda s, p: PostgresService(topology, s, p),
-        "redis": lambda s, p: RedisService(topology, s, p),
-        "aws": lambda s, p: AwsEmulatorService(topology, s, p),
-    }
-    for name, make in makers.items():
-        raw[name] = statistics.median(_raw_start(make) for _ in range(args.rounds))
-
+    raw: dict[str, list[float]] = {"postgres": [], "redis": [], "aws": []}
     cold, warm, already, rss = [], [], [], []
     for _ in range(args.rounds):
         state = private_temp_dir("bench-up-")
@@ -104,25 +92,29 @@ def main() -> None:
             already.append(_cli_up(state, args.app))
             rss.append(_stack_rss(runner))
             runner.down()
+            for service in runner.infra():
+                raw[service.name].append(_raw_start(service))
             warm.append(_cli_up(state, args.app))
         finally:
             runner.down()
             runner.state.wipe()
 
-    slowest = max(raw, key=lambda k: raw[k])
     m = statistics.median
+    raw_m = {k: m(v) for k, v in raw.items()}
+    slowest = max(raw_m, key=lambda k: raw_m[k])
     print(
         f"startup benchmark ({args.rounds} rounds, median; {'with' if args.app else 'without'} app processes)"
     )
-    print(f"{'raw start':<28}" + "  ".join(f"{k} {v:.2f}s" for k, v in raw.items()))
-    print(f"{'cold up (empty state)':<28}{m(cold):.2f}s   target < {TARGETS['cold_s']:.0f}s")
-    ratio = m(warm) / raw[slowest]
+    print(f"{'raw start (provisioned data)':<30}" + "  ".join(f"{k} {v:.2f}s" for k, v in raw_m.items()))
+    print(f"{'cold up (empty state)':<30}{m(cold):.2f}s   target < {TARGETS['cold_s']:.0f}s")
+    ratio = m(warm) / raw_m[slowest]
     print(
-        f"{'warm up (state, stack down)':<28}{m(warm):.2f}s   = {ratio:.2f}x slowest raw start ({slowest} "
-        f"{raw[slowest]:.2f}s), target <= {TARGETS['warm_ratio']}x"
+        f"{'warm up (state, stack down)':<30}{m(warm):.2f}s   = {ratio:.2f}x the slowest raw start ({slowest} "
+        f"{raw_m[slowest]:.2f}s), target <= {TARGETS['warm_ratio']}x"
     )
-    print(f"{'up when already up':<28}{m(already):.2f}s   target < {TARGETS['already_up_s']:.0f}s")
-    print(f"{'stack RSS':<28}{m(rss):.0f} MB   target < {TARGETS['rss_mb']:.0f} MB")
+    print(f"{'up when already up':<30}{m(already):.2f}s   target < {TARGETS['already_up_s']:.0f}s")
+    print(f"{'stack RSS':<30}{m(rss):.0f} MB   target < {TARGETS['rss_mb']:.0f} MB")
+    print("(`up` figures are the real command in a new process, Python start-up included)")
 
 
 if __name__ == "__main__":

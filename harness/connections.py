@@ -101,10 +101,11 @@ class AwsConnection:
 
     def client(self, service: str) -> object:
         """A boto3 client for `service` on this endpoint (boto3 imported lazily: it is slow to import)."""
-        import boto3
+        import boto3.session
         from botocore.config import Config
 
-        return boto3.client(
+        # A session per client: boto3's default session is not safe to share between threads.
+        return boto3.session.Session().client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.endpoint_url,
             region_name=self.region,

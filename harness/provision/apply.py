@@ -6,6 +6,7 @@ is built from (`Outputs`), which are kept in the state dir (mode 0600) for `harn
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from harness.connections import Infrastructure
@@ -59,23 +60,39 @@ def reference_values(topology: Topology, infra: Infrastructure, state: StateDir)
 
 
 def provision(topology: Topology, infra: Infrastructure, state: StateDir) -> ProvisionResult:
-    changes = provision_postgres(topology, infra.postgres, lambda role: role_password(state, role))
-    changes += provision_redis(topology, infra.redis, lambda user: redis_user_password(state, user))
+    """Apply the whole topology. Independent parts run in parallel (Postgres, Redis, S3, SES, Cognito);
+    secrets and parameters follow Cognito, whose ids they contain."""
+    # Generate every secret first, serially: the state dir's secrets file is not written concurrently.
+    passwords = {role: role_password(state, role) for role in topology.postgres.roles}
+    redis_passwords = {user: redis_user_password(state, user) for user in topology.redis.users}
+    generated = {
+        s.name: state.secret(f"generated:{s.name}", s.generate) for s in topology.secrets if s.generate
+    }
     aws = infra.aws
-    changes += wrap_client_errors("s3", lambda: provision_s3(topology, aws))
-    changes += wrap_client_errors("ses", lambda: provision_ses(topology, aws))
-    cognito_changes, cognito_values = wrap_client_errors("cognito", lambda: provision_cognito(topology, aws))
+
+    def cognito_then_secrets() -> tuple[list[str], dict[str, str]]:
+        changes, cognito_values = wrap_client_errors("cognito", lambda: provision_cognito(topology, aws))
+        values = reference_values(topology, infra, state) | cognito_values
+        changes += wrap_client_errors(
+            "secrets",
+            lambda: provision_secrets_and_parameters(topology, aws, values, lambda name, _: generated[name]),
+        )
+        return changes, values
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        parts = [
+            pool.submit(provision_postgres, topology, infra.postgres, passwords.__getitem__),
+            pool.submit(provision_redis, topology, infra.redis, redis_passwords.__getitem__),
+            pool.submit(wrap_client_errors, "s3", lambda: provision_s3(topology, aws)),
+            pool.submit(wrap_client_errors, "ses", lambda: provision_ses(topology, aws)),
+        ]
+        cognito = pool.submit(cognito_then_secrets)
+        changes = [change for part in parts for change in part.result()]
+        cognito_changes, values = cognito.result()
     changes += cognito_changes
-    values = reference_values(topology, infra, state) | cognito_values
-    changes += wrap_client_errors(
-        "secrets",
-        lambda: provision_secrets_and_parameters(
-            topology, aws, values, lambda name, length: state.secret(f"generated:{name}", length)
-        ),
-    )
     for secret in topology.secrets:
         if secret.generate is not None:
-            values[f"secret.{secret.env}"] = state.secret(f"generated:{secret.name}", secret.generate)
+            values[f"secret.{secret.env}"] = generated[secret.name]
     state.write_json(
         OUTPUTS_FILE, {"values": values, "fingerprint": fingerprint(topology, infra)}, private=True
     )
