@@ -143,6 +143,11 @@ class LocalRunner:
     def env(self, component: str = "backend", ports: dict[str, int] | None = None) -> dict[str, str]:
         ports = ports or self._ports()
         values, _ = saved_outputs(self.state)
+        if not values:
+            raise HarnessError(
+                f"the stack in {self.state.root} has not been provisioned yet",
+                hint="run `harness up` (or `nox -s up`) first",
+            )
         aws = self.infrastructure(ports).aws
         return build_env(self.topology, values, aws, self.api_url(ports), component)
 

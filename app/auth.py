@@ -1,0 +1,220 @@
+"""Cognito JWT verification: signature against the pool's JWKS (cached), expiry, token_use, client, issuer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+
+import anyio
+import httpx
+import jwt
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.errors import ServiceUnavailable, Unauthorized
+from app.settings import get_settings
+
+logger = logging.getLogger("app.auth")
+
+ALGORITHMS = ("RS256",)  # Cognito signs with RS256 only; never accept what the token header claims
+CLOCK_LEEWAY_SECONDS = 5
+JWKS_TTL_SECONDS = 3600
+JWKS_MIN_REFRESH_SECONDS = 30  # an unknown `kid` refetches at most this often (no refetch storms)
+
+JwksFetcher = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller."""
+
+    sub: str
+    token_use: str
+    username: str | None
+    email: str | None
+    groups: tuple[str, ...]
+    token: str
+
+    @property
+    def email_hint(self) -> str | None:
+        """An email known without a network call (`email` claim, or a username that is an address)."""
+        if self.email:
+            return self.email
+        return self.username if self.username and "@" in self.username else None
+
+
+async def fetch_jwks(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        response = await client.get(url)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
+
+
+class JwksCache:
+    """Signing keys by `kid`, refreshed after a TTL or when a token names a key not seen yet."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fetch: JwksFetcher = fetch_jwks,
+        ttl: float = JWKS_TTL_SECONDS,
+        min_refresh_interval: float = JWKS_MIN_REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._fetch = fetch
+        self._ttl = ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def key_for(self, kid: str) -> jwt.PyJWK:
+        if self._is_fresh() and kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if kid not in self._keys or not self._is_fresh():
+                await self._refresh(force=kid not in self._keys)
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthorized("token signed with an unknown key") from None
+
+    def _is_fresh(self) -> bool:
+        return self._fetched_at is not None and self._clock() - self._fetched_at < self._ttl
+
+    async def _refresh(self, *, force: bool) -> None:
+        now = self._clock()
+        if force and self._fetched_at is not None and now - self._fetched_at < self._min_refresh_interval:
+            return
+        try:
+            document = await self._fetch(self.url)
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
+            if not self._keys:
+                raise ServiceUnavailable(
+                    "cannot verify tokens: the identity provider's keys are unreachable"
+                ) from exc
+            return  # keep serving the keys we have
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in document.get("keys", []):
+            if entry.get("kid") and entry.get("kty") == "RSA":
+                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+        self._keys = keys
+        self._fetched_at = now
+
+
+class TokenVerifier:
+    """Verifies a Cognito access (or, when allowed, id) token and returns the `Principal`."""
+
+    def __init__(
+        self,
+        jwks: JwksCache,
+        *,
+        issuer: str,
+        client_id: str,
+        accepted_token_uses: frozenset[str] = frozenset({"access"}),
+        leeway: float = CLOCK_LEEWAY_SECONDS,
+    ) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.client_id = client_id
+        self.accepted_token_uses = accepted_token_uses
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise Unauthorized("malformed token") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise Unauthorized("token algorithm not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise Unauthorized("token names no signing key")
+        key = await self.jwks.key_for(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALGORITHMS),
+                issuer=self.issuer,
+                leeway=self.leeway,
+                # Cognito access tokens carry `client_id`, not `aud`: the client is checked below.
+                options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthorized("token signature invalid") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("token issued by another identity provider") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"token invalid: {exc}") from None
+
+        token_use = claims["token_use"]
+        if token_use not in self.accepted_token_uses:
+            raise Unauthorized(f"token_use {token_use!r} not accepted here")
+        audience = claims.get("client_id") if token_use == "access" else claims.get("aud")
+        if audience != self.client_id:
+            raise Unauthorized("token issued for another client")
+        return Principal(
+            sub=str(claims["sub"]),
+            token_use=token_use,
+            username=claims.get("username") or claims.get("cognito:username"),
+            email=claims.get("email"),
+            groups=tuple(claims.get("cognito:groups", ())),
+            token=token,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_verifier() -> TokenVerifier:
+    settings = get_settings()
+    return TokenVerifier(
+        JwksCache(settings.jwks_url), issuer=settings.issuer, client_id=settings.cognito_client_id
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="A Cognito access token of the app client")
+
+
+async def get_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    return await get_verifier().verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def principal_email(principal: Principal) -> str | None:
+    """The caller's email: from the token, else from Cognito's GetUser with the caller's own access token."""
+    if principal.email_hint:
+        return principal.email_hint.lower()
+    if principal.token_use != "access":
+        return None
+    from app.aws import cognito_client
+
+    def get_user() -> dict[str, Any]:
+        return cognito_client().get_user(AccessToken=principal.token)  # type: ignore[no-any-return]
+
+    try:
+        user = await anyio.to_thread.run_sync(get_user)
+    except Exception as exc:  # a missing email is reported by the caller; the cause is logged here
+        logger.warning("Cognito GetUser failed for %s: %s", principal.sub, exc)
+        return None
+    for attribute in user.get("UserAttributes", []):
+        if attribute.get("Name") == "email":
+            return str(attribute["Value"]).lower()
+    return None

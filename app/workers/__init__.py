@@ -1,0 +1,1 @@
+"""The Celery worker: `celery -A app.workers.celery_app worker` (same image as the backend)."""
