@@ -95,6 +95,12 @@ def lint(session: nox.Session) -> None:
     session.run(str(bin_dir / "mypy"), "harness", external=True)
 
 
+@nox.session(name="deploy-staging", default=False)
+def deploy_staging(session: nox.Session) -> None:
+    """Deploy staging to AWS: plan, confirm, apply, migrate, roll, gate (`-- --plan`, `-- --render`)."""
+    _harness(session, "deploy", "--env", "staging")
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Print the startup benchmark (raw component starts, cold/warm/already-up `up`, RSS)."""

@@ -205,7 +205,9 @@ class LocalRunner:
                 result = provision(self.topology, infrastructure, self.state)
                 report.provision_changes = result.changes
                 report.timings["provision"] = time.monotonic() - t0
-                progress("provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s")
+                progress(
+                    "provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s"
+                )
                 self._snapshot_aws(infrastructure.aws)
                 if result.values != values_before:
                     # The env contract changed (e.g. the emulator's state was lost): app processes that
@@ -219,7 +221,9 @@ class LocalRunner:
                 report.migrated = self._migrate_and_seed(ports, force=fresh["postgres"], progress=progress)
                 report.timings["migrate+seed"] = time.monotonic() - t0
                 t0 = time.monotonic()
-                pending = [a for a in self.apps(ports) if a.name not in report.started + report.already_running]
+                pending = [
+                    a for a in self.apps(ports) if a.name not in report.started + report.already_running
+                ]
                 if pending:
                     self._start_all(pending, ports, report, progress)
                 report.timings["app"] = time.monotonic() - t0

@@ -295,7 +295,8 @@ class DeployWorker(DeployEcsService):
 
 class DeployDatabase(_Model):
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.medium"
-    engine_version: Annotated[str, Field(pattern=r"^16(\.\d+)?$")] = "16.4"
+    # A current minor (cfn-lint flags deprecated ones); RDS applies later minors itself (auto minor upgrade).
+    engine_version: Annotated[str, Field(pattern=r"^16\.\d+$")] = "16.15"
     multi_az: bool = True
     allocated_storage_gb: Annotated[int, Field(ge=20)] = 20
     max_allocated_storage_gb: Annotated[int, Field(ge=20)] = 100

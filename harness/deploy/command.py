@@ -1,0 +1,124 @@
+"""What `harness deploy` does, behind the thin click command in harness/cli.py.
+
+stdout carries only the rendered template (`--render`); plans, progress and the summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.deploy.deployer import AwsDeployer, DeployOptions, DeployReport
+from harness.deploy.render import STACKS, render_stack_template
+from harness.deploy.target import AwsTarget
+from harness.errors import DeployError
+from harness.topology import find_topology_file, load_topology
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class DeployCommand:
+    env: str
+    topology_path: Path | None = None
+    render: bool = False
+    stack: str = "app"
+    plan: bool = False
+    yes: bool = False
+    endpoint_url: str | None = None
+    profile: str | None = None
+    skip_gate: bool = False
+    image_tag: str | None = None
+    production: bool = False
+    confirm_account: str | None = None
+    scenarios: Path = Path("scenarios")
+    only_base: bool = False
+
+
+def run_deploy_command(cmd: DeployCommand) -> int:
+    """Run `harness deploy`; returns the exit code (errors are raised as DeployError)."""
+    path = cmd.topology_path or find_topology_file()
+    topology = load_topology(path, env=cmd.env)
+    if cmd.render:
+        if cmd.stack not in STACKS:
+            raise DeployError(f"--stack {cmd.stack}: no such stack", hint=f"one of {', '.join(STACKS)}")
+        sys.stdout.write(render_stack_template(topology, cmd.stack).to_json())
+        return 0
+    if cmd.endpoint_url is None and os.environ.get("AWS_ENDPOINT_URL"):
+        raise DeployError(
+            "AWS_ENDPOINT_URL is set in the environment (the local stack's `harness env` sets it): boto3 would "
+            "send the deploy there, not to AWS",
+            hint="unset AWS_ENDPOINT_URL, or pass that endpoint explicitly with --endpoint-url",
+        )
+    target = AwsTarget(region=topology.region, endpoint_url=cmd.endpoint_url, profile=cmd.profile)
+    deployer = AwsDeployer(topology, target, progress=_progress, confirm=_confirm)
+    options = DeployOptions(
+        image_tag=cmd.image_tag,
+        plan_only=cmd.plan,
+        assume_yes=cmd.yes,
+        production=cmd.production,
+        confirm_account=cmd.confirm_account,
+        skip_gate=cmd.skip_gate,
+        scenarios_dir=cmd.scenarios if cmd.scenarios.is_absolute() else path.parent / cmd.scenarios,
+    )
+    err.print(f"[bold]{topology.project.name} {topology.env}[/] → {escape(target.where)}")
+    if cmd.only_base:
+        report = deployer.deploy_base(options)
+        if cmd.plan:
+            _print_plan(report)
+        else:
+            _print_summary(report)
+        return 0
+    report = deployer.deploy(options)
+    if cmd.plan:
+        _print_plan(report)
+        return 0 if report.drift is None or report.drift.ok else 3
+    _print_summary(report)
+    return 0
+
+
+def _progress(stage: str, message: str) -> None:
+    failed = "FAILED" in message or "_FAILED" in message
+    color = "red" if failed else "yellow" if "SKIPPED" in message else "cyan"
+    for i, line in enumerate(message.splitlines()):
+        label = f"[{color}]{stage:<18}[/]" if i == 0 else " " * 18
+        err.print(f"{label} {escape(line)}")
+
+
+def _confirm(prompt: str) -> str:
+    import click
+
+    if not sys.stdin.isatty():
+        raise DeployError(
+            "a confirmation is needed and there is no terminal", hint="pass --yes (staging) in CI"
+        )
+    return str(click.prompt(prompt, err=True, default="", show_default=False))
+
+
+def _print_plan(report: DeployReport) -> None:
+    if report.drift is None:  # deploy_base printed its plan already
+        err.print("[bold]plan only:[/] nothing was changed")
+        return
+    for plan in report.plans:
+        err.print(escape(plan.render()))
+    if report.drift is not None:
+        err.print(escape(report.drift.render()))
+    err.print("[bold]plan only:[/] nothing was changed" + (" (no changes to apply)" if report.noop else ""))
+
+
+def _print_summary(report: DeployReport) -> None:
+    if report.noop:
+        err.print(f"[green]no-op[/] in {report.seconds:.1f}s")
+        return
+    stacks = ", ".join(dict.fromkeys(report.applied)) or "none"
+    err.print(f"[green]deployed[/] in {report.seconds:.1f}s (stacks changed: {escape(stacks)})")
+    for key in ("ApiUrl", "CloudFrontDomainName", "ClusterName"):
+        if key in report.outputs:
+            err.print(f"  {key}: {escape(report.outputs[key])}")
+    if report.gate is not None and report.gate.skipped:
+        err.print(f"[bold yellow]{escape(report.gate.detail)}[/]")

@@ -1,0 +1,123 @@
+"""The gate after a deploy: `/api/v1/health` through the load balancer, then the scenarios valid on the
+`deployed` target, run by the scenario engine's pytest plugin against the stack outputs.
+
+The scenario engine is reached only through its command line (`python -m pytest <dir> --target deployed
+--deployed-outputs <json>`) and the JUnit XML it writes, so this module does not import it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.deploy.redact import redact
+
+GATE_TIMEOUT = 1800.0
+HEALTH_TIMEOUT = 180.0
+PYTEST_NO_TESTS = 5
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    ran: int = 0
+    failed: tuple[str, ...] = ()
+    detail: str = ""
+    skipped: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        if self.skipped:
+            return self.detail
+        if self.passed:
+            return f"gate passed: {self.ran} scenario(s)"
+        failed = "".join(f"\n  - {name}" for name in self.failed)
+        return f"gate FAILED: {self.detail}{failed}"
+
+
+def check_health(url: str, *, timeout: float = HEALTH_TIMEOUT, interval: float = 5.0) -> GateResult:
+    """GET `url` until it answers 200 (CloudFront -> ALB -> a backend task) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                if response.status == 200:
+                    return GateResult(True, detail=f"{url} answered 200")
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if time.monotonic() > deadline:
+            return GateResult(
+                False, failed=("health",), detail=f"{url} did not answer 200 in {timeout:.0f}s ({last})"
+            )
+        time.sleep(interval)
+
+
+def run_scenario_gate(
+    outputs: Mapping[str, str],
+    *,
+    scenarios_dir: Path,
+    python: str = sys.executable,
+    extra_args: Sequence[str] = (),
+    timeout: float = GATE_TIMEOUT,
+    runner: Runner = subprocess.run,
+) -> GateResult:
+    """Run the scenarios valid on the `deployed` target against `outputs` (the stack outputs, no secrets)."""
+    with tempfile.TemporaryDirectory(prefix="harness-gate-") as tmp:
+        outputs_file = Path(tmp) / "outputs.json"
+        outputs_file.write_text(json.dumps(dict(outputs), indent=2, sort_keys=True))
+        junit = Path(tmp) / "junit.xml"
+        argv = [
+            python, "-m", "pytest", str(scenarios_dir),
+            "--target", "deployed", "--deployed-outputs", str(outputs_file),
+            f"--junitxml={junit}", "-p", "no:cacheprovider", "-q", *extra_args,
+        ]  # fmt: skip
+        try:
+            proc = runner(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return GateResult(False, detail=f"the scenarios did not finish in {timeout:.0f}s")
+        tail = redact("\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:]))
+        if proc.returncode == PYTEST_NO_TESTS:
+            return GateResult(
+                False, detail=f"no scenario valid on the deployed target ran in {scenarios_dir}"
+            )
+        if not junit.exists():
+            return GateResult(
+                False,
+                detail=f"the scenario run wrote no report (exit {proc.returncode}); is the scenario engine "
+                f"installed? last lines:\n{tail}",
+            )
+        ran, failed = parse_junit(junit)
+    if proc.returncode == 0 and not failed:
+        return GateResult(True, ran=ran)
+    return GateResult(
+        False, ran=ran, failed=tuple(failed), detail=f"{len(failed)} of {ran} scenario(s) failed"
+    )
+
+
+def parse_junit(path: Path) -> tuple[int, list[str]]:
+    """(test cases run, names of the failed or errored ones) from a JUnit XML report."""
+    root = ET.parse(path).getroot()
+    cases = list(root.iter("testcase"))
+    failed = []
+    for case in cases:
+        if case.find("failure") is not None or case.find("error") is not None:
+            name = case.get("name", "?")
+            # pytest's classname is the dotted path of the test's module: its last part names the file.
+            module = case.get("classname", "").rsplit(".", 1)[-1]
+            failed.append(f"{module}::{name}" if module else name)
+    ran = sum(1 for c in cases if c.find("skipped") is None)
+    return ran, failed
