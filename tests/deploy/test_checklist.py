@@ -15,7 +15,8 @@ from harness.deploy.render import render_stack_template
 from harness.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCHITECTURE = ROOT.parent / "shared" / "aws-architecture.md"
+# The reference architecture, kept in the repo (a copy of the seed the team was given).
+ARCHITECTURE = ROOT / "docs" / "aws-architecture.md"
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
 Stacks = dict[str, dict[str, Any]]  # stack -> Resources
 
@@ -266,8 +267,6 @@ CHECKLIST: dict[str, Callable[..., list[str]]] = {
 
 
 def checklist_items() -> list[str]:
-    if not ARCHITECTURE.is_file():
-        pytest.skip(f"{ARCHITECTURE} not found (shared/ sits beside the checkout)")
     text = ARCHITECTURE.read_text()
     section = text.split("## Checklist", 1)[1]
     return [m.group(1).strip() for m in re.finditer(r"^- \[[ x]\] (.+)$", section, re.M)]
