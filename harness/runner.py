@@ -29,7 +29,7 @@ from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
 from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
 from harness.process import tail
 from harness.provision.outputs import fingerprint, saved_outputs
-from harness.readiness import wait_until_ready
+from harness.readiness import CallableCheck, wait_until_ready
 from harness.state import StateDir
 from harness.topology import Topology
 
@@ -218,14 +218,7 @@ class LocalRunner:
 
             if run_app:
                 t0 = time.monotonic()
-                report.migrated = self._migrate_and_seed(ports, force=fresh["postgres"], progress=progress)
-                report.timings["migrate+seed"] = time.monotonic() - t0
-                t0 = time.monotonic()
-                pending = [
-                    a for a in self.apps(ports) if a.name not in report.started + report.already_running
-                ]
-                if pending:
-                    self._start_all(pending, ports, report, progress)
+                self._migrate_seed_and_start(ports, report, force=fresh["postgres"], progress=progress)
                 report.timings["app"] = time.monotonic() - t0
         report.seconds = time.monotonic() - started_at
         return report
@@ -281,7 +274,8 @@ class LocalRunner:
                         return
             t0 = time.monotonic()
             if component.pid() is not None:
-                reason = wait_until_ready(component.readiness(), timeout=min(5.0, component.start_timeout))
+                quick = CallableCheck(f"{component.name} health", component.health)
+                reason = wait_until_ready(quick, timeout=min(5.0, component.start_timeout))
                 if reason is None:
                     report.already_running.append(component.name)
                     progress(component.name, "already running")
@@ -333,46 +327,65 @@ class LocalRunner:
         previous = self.state.read_json(APP_STATE_FILE)
         return force or previous.get("inputs") != self._inputs_digest() or not previous.get("ok")
 
-    def _migrate_and_seed(self, ports: dict[str, int], *, force: bool, progress: Progress) -> bool:
+    def _run_app_command(
+        self, label: str, argv: Sequence[str], env: Mapping[str, str], progress: Progress
+    ) -> None:
+        """Run one of the app's one-off commands (migrate, seed) with the env contract; log to its own file."""
+        progress(label, " ".join(argv))
+        command = [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
+        log = self.state.log_file(label)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with open(log, "ab") as fh:
+            fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
+            fh.flush()
+            try:
+                result = subprocess.run(
+                    command,
+                    cwd=self.project_dir,
+                    env=dict(env),
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=COMMAND_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ServiceStartError(f"{label}: `{shlex.join(argv)}` could not run: {exc}") from exc
+        if result.returncode != 0:
+            self.state.write_json(APP_STATE_FILE, {"inputs": self._inputs_digest(), "ok": False})
+            raise ServiceStartError(
+                f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
+                f"{_indent(tail(log))}",
+                hint=f"fix the app's {label} step, then run `harness up` again",
+            )
+        progress(label, f"done in {time.monotonic() - t0:.2f}s")
+
+    def _migrate_seed_and_start(
+        self, ports: dict[str, int], report: UpReport, *, force: bool, progress: Progress
+    ) -> None:
+        """Migrate (when its inputs changed), then seed beside the app processes' start-up: the seed only
+        needs the schema, and the processes do not need the seed to start."""
         app = self.topology.app
+        pending = [a for a in self.apps(ports) if a.name not in report.started + report.already_running]
         if not self._migrate_needed(force=force):
-            return False
+            if pending:
+                self._start_all(pending, ports, report, progress)
+            return
         digest = self._inputs_digest()
         env = app_process_env(self.env("backend", ports))
-        for label, argv in (("migrate", app.migrate), ("seed", app.seed)):
-            if not argv:
-                continue
-            progress(label, " ".join(argv))
-            command = [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
-            log = self.state.log_file(label)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            t0 = time.monotonic()
-            with open(log, "ab") as fh:
-                fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
-                fh.flush()
-                try:
-                    result = subprocess.run(
-                        command,
-                        cwd=self.project_dir,
-                        env=env,
-                        stdout=fh,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        timeout=COMMAND_TIMEOUT_SECONDS,
-                        check=False,
-                    )
-                except (OSError, subprocess.TimeoutExpired) as exc:
-                    raise ServiceStartError(f"{label}: `{shlex.join(argv)}` could not run: {exc}") from exc
-            if result.returncode != 0:
-                self.state.write_json(APP_STATE_FILE, {"inputs": digest, "ok": False})
-                raise ServiceStartError(
-                    f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
-                    f"{_indent(tail(log))}",
-                    hint=f"fix the app's {label} step, then run `harness up` again",
-                )
-            progress(label, f"done in {time.monotonic() - t0:.2f}s")
+        if app.migrate:
+            self._run_app_command("migrate", app.migrate, env, progress)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            seeding = (
+                pool.submit(self._run_app_command, "seed", app.seed, env, progress) if app.seed else None
+            )
+            starting = pool.submit(self._start_all, pending, ports, report, progress) if pending else None
+            for future in (seeding, starting):
+                if future is not None:
+                    future.result()
         self.state.write_json(APP_STATE_FILE, {"inputs": digest, "ok": True})
-        return True
+        report.migrated = True
 
     def _inputs_digest(self) -> str:
         h = hashlib.sha256()

@@ -7,13 +7,15 @@ The harness knows the app only through `[services.*]` (import path, port, health
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from harness.connections import HttpConnection
 from harness.process import ManagedProcess, tail
-from harness.readiness import CallableCheck, HttpOk, Readiness
+from harness.readiness import AllOf, CallableCheck, HttpOk, Readiness
 from harness.state import StateDir
 from harness.topology import Service
 
@@ -100,22 +102,57 @@ class AppService:
         proc = self.process().running()
         return proc.pid if proc else None
 
+    def _worker_logged_ready(self) -> str | None:
+        if self.pid() is None:
+            return "the worker process is not running"
+        since_start = tail(self.log_file, 400).rsplit(START_MARKER, 1)[-1]
+        return None if CELERY_READY_MARKER in since_start else "the worker has not logged 'ready.' yet"
+
+    def _worker_ping(self) -> str | None:
+        """`celery inspect ping` to this worker, over the broker as the worker's own Redis user."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                self.service.app,
+                "inspect",
+                "ping",
+                "--destination",
+                f"{self.name}@{socket.gethostname()}",
+                "--timeout",
+                "3",
+            ],
+            env=app_process_env(self.contract),
+            cwd=self.project_dir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode == 0 and "pong" in result.stdout:
+            return None
+        return f"`celery inspect ping` got no pong: {(result.stdout + result.stderr).strip()[-200:]}"
+
     def readiness(self) -> Readiness:
+        """What `up` waits for after starting it: HTTP health, or the worker's ready line and a ping."""
         conn = self.connection()
         if conn is not None:
             return HttpOk(conn.url + conn.health_path)
-
-        def worker_ready() -> str | None:
-            if self.pid() is None:
-                return "the worker process is not running"
-            text = tail(self.log_file, 400)
-            since_start = text.rsplit(START_MARKER, 1)[-1]
-            return None if CELERY_READY_MARKER in since_start else "the worker has not logged 'ready.' yet"
-
-        return CallableCheck(f"worker process alive and {self.log_file.name} says 'ready.'", worker_ready)
+        return AllOf(
+            (
+                CallableCheck(f"{self.log_file.name} says 'ready.'", self._worker_logged_ready),
+                CallableCheck("celery inspect ping answers pong", self._worker_ping),
+            )
+        )
 
     def health(self) -> str | None:
-        return self.readiness().check()
+        """Quick check for `status`: HTTP health, or the worker process alive and ready (no ping round trip)."""
+        conn = self.connection()
+        if conn is not None:
+            return HttpOk(conn.url + conn.health_path).check()
+        return self._worker_logged_ready()
 
     def log_tail(self) -> str:
         return tail(self.log_file)
