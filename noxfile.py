@@ -86,6 +86,17 @@ def tests(session: nox.Session) -> None:
     session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
 
 
+@nox.session(default=False)
+def scenarios(session: nox.Session) -> None:
+    """Run scenarios/ against the local stack, starting it if down (pytest args after `--`, e.g. -k orders)."""
+    bin_dir = _harness_venv(session)
+    session.run(str(bin_dir / "harness"), "up", external=True)
+    session.run(
+        str(bin_dir / "python"), "-m", "pytest", "scenarios", "--stack", "attach", "--target", "local",
+        *session.posargs, external=True,
+    )  # fmt: skip
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, mypy harness."""
@@ -103,6 +114,8 @@ def deploy_staging(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print the startup benchmark (raw component starts, cold/warm/already-up `up`, RSS)."""
+    """Print a benchmark: `-- startup` (default), `-- app`, or another module of bench/, then its args."""
     bin_dir = _harness_venv(session)
-    session.run(str(bin_dir / "python"), "-m", "bench.startup", *session.posargs, external=True)
+    args = list(session.posargs)
+    name = args.pop(0) if args and not args[0].startswith("-") else "startup"
+    session.run(str(bin_dir / "python"), "-m", f"bench.{name}", *args, external=True)
