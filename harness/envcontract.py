@@ -26,10 +26,16 @@ CONTRACT_KEYS = (
 
 
 def cognito_urls(aws: AwsConnection, pool_id: str) -> tuple[str, str]:
-    """(issuer, JWKS URL). The issuer is the one the emulator writes into tokens; the JWKS is served locally."""
-    issuer = f"https://cognito-idp.{aws.region}.amazonaws.com/{pool_id}"
+    """(issuer, JWKS URL), with the JWKS at `<issuer>/.well-known/jwks.json` as on AWS.
+
+    On AWS the issuer is `https://cognito-idp.<region>.amazonaws.com/<pool>`; the emulator writes
+    `<endpoint>/<pool>` into its tokens (harness.emulator.fidelity, check `cognito-issuer`) and serves the JWKS
+    and openid-configuration under it, so the app verifies local tokens exactly as it verifies AWS's.
+    """
     if aws.endpoint_url:
-        return issuer, f"{aws.endpoint_url}/{pool_id}/.well-known/jwks.json"
+        issuer = f"{aws.endpoint_url.rstrip('/')}/{pool_id}"
+    else:
+        issuer = f"https://cognito-idp.{aws.region}.amazonaws.com/{pool_id}"
     return issuer, f"{issuer}/.well-known/jwks.json"
 
 

@@ -385,6 +385,9 @@ class AwsEmulatorService(EmbeddedService):
             "--region",
             self.topology.region,
         ]
+        if groups := self.topology.cognito.mfa_required_groups:
+            # Cognito has no per-group MFA setting: the emulator enforces this rule (as the app must on AWS).
+            argv += ["--cognito-mfa-required-groups", ",".join(groups)]
         return ManagedProcess(
             self.name,
             argv,

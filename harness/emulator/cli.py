@@ -18,6 +18,14 @@ from harness.emulator.config import (
     SNAPSHOT_QUIET_SECONDS,
     EmulatorConfig,
 )
+from harness.emulator.fidelity.config import (
+    CHECKS,
+    ENV_CREDENTIALS,
+    ENV_MFA_REQUIRED_GROUPS,
+    ENV_OFF,
+    ENV_PUBLIC_URL,
+    FidelityConfig,
+)
 from harness.errors import HarnessError
 
 EXIT_STARTUP_FAILED = 2
@@ -60,7 +68,48 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
     parser.add_argument("--no-prewarm", action="store_true", help="do not preload the app's services")
     parser.add_argument("--quiet", action="store_true", help="no access log line per request")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    fidelity = parser.add_argument_group(
+        "AWS fidelity checks",
+        "every check runs unless switched off; switch one off only to diagnose a difference from AWS. "
+        f"Checks: {', '.join(CHECKS)}",
+    )
+    fidelity.add_argument(
+        "--fidelity-off",
+        action="append",
+        default=[],
+        metavar="CHECK[,CHECK]",
+        help=f"switch checks off ('all' for every one); also ${ENV_OFF}",
+    )
+    fidelity.add_argument(
+        "--cognito-mfa-required-groups",
+        default=None,
+        metavar="GROUP[,GROUP]",
+        help="members of these Cognito groups must use MFA when their pool's MFA is OPTIONAL (the topology's "
+        f"cognito.mfa_required_groups); also ${ENV_MFA_REQUIRED_GROUPS}",
+    )
+    fidelity.add_argument(
+        "--public-url",
+        default=None,
+        help="the base of the local Cognito issuer (<public url>/<pool id>) when clients reach the emulator "
+        f"under another address than http://HOST:PORT; also ${ENV_PUBLIC_URL}",
+    )
+    fidelity.add_argument(
+        "--credentials",
+        default=None,
+        metavar="KEY:SECRET[,KEY:SECRET]",
+        help="access keys S3 signatures are verified against (default test:test; IAM users' keys are found "
+        f"too); also ${ENV_CREDENTIALS}",
+    )
     args = parser.parse_args(argv)
+    try:
+        fidelity_config = FidelityConfig.from_env(
+            off=args.fidelity_off,
+            public_url=args.public_url,
+            mfa_required_groups=args.cognito_mfa_required_groups,
+            credentials=args.credentials,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     config = EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -71,6 +120,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         snapshot_max_delay_seconds=args.snapshot_max_delay,
         prewarm=not args.no_prewarm,
         access_log=not args.quiet,
+        fidelity=fidelity_config,
     )
     return config, args.log_level
 

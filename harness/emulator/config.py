@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.emulator.fidelity.config import FidelityConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # what localstack-client and awslocal expect
@@ -41,6 +43,7 @@ class EmulatorConfig:
     snapshot_max_delay_seconds: float = SNAPSHOT_MAX_DELAY_SECONDS
     prewarm: bool = True
     access_log: bool = True
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)  # AWS-faithful checks (all on)
 
     @property
     def endpoint(self) -> str:

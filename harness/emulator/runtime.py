@@ -207,6 +207,7 @@ class EmulatorRuntime:
             "region": self.config.region,
             "moto_version": moto.__version__,
             "uptime_seconds": round(time.time() - self.started_at, 3),
+            "fidelity": self.config.fidelity.as_json(self.config.endpoint),
             "persistence": {
                 "enabled": self._persistence_enabled(),
                 "disabled_reason": self._persistence_off,

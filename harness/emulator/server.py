@@ -16,6 +16,7 @@ from werkzeug.serving import LISTEN_QUEUE, BaseWSGIServer, make_server, select_a
 
 from harness.emulator.app import Middleware, build_wsgi_app, create_moto_app
 from harness.emulator.config import PREWARM_SERVICES, EmulatorConfig
+from harness.emulator.fidelity import build_checks
 from harness.emulator.runtime import EmulatorRuntime
 from harness.errors import PortInUseError, ServiceStartError
 
@@ -36,12 +37,13 @@ def configure_moto(config: EmulatorConfig) -> None:
 class EmulatorServer:
     """The AWS emulator: moto's every service on one port, with persistence and `/_harness/` endpoints.
 
-    `checks` are extra middlewares placed in front of moto's handlers (see `harness.emulator.app`).
+    `checks` are extra middlewares placed in front of moto's handlers (see `harness.emulator.app`); by default
+    the AWS-faithful checks of `config.fidelity` (`harness.emulator.fidelity`).
     """
 
-    def __init__(self, config: EmulatorConfig, checks: Sequence[Middleware] = ()) -> None:
+    def __init__(self, config: EmulatorConfig, checks: Sequence[Middleware] | None = None) -> None:
         self.config = config
-        self.checks = tuple(checks)
+        self.checks = None if checks is None else tuple(checks)
         self.runtime = EmulatorRuntime(config)
         self._moto_app: Any = None
         self._server: BaseWSGIServer | None = None
@@ -51,7 +53,6 @@ class EmulatorServer:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
 
         self._moto_app = create_moto_app()
-        app = build_wsgi_app(self.runtime, self._moto_app, self.checks)
         host, port = self.config.host, self.config.port
         # bound here rather than by werkzeug, which prints its own message and calls sys.exit(1) on failure
         try:
@@ -75,6 +76,11 @@ class EmulatorServer:
                 f"AWS emulator: cannot listen on {host}:{port}: {exc.strerror or exc}",
                 hint="check --host/--port (ports below 1024 need privileges)",
             ) from exc
+        bound_port = int(listening.getsockname()[1])  # differs from `port` with --port 0
+        checks = self.checks
+        if checks is None:
+            checks = tuple(build_checks(self.config, endpoint=f"http://{host}:{bound_port}"))
+        app = build_wsgi_app(self.runtime, self._moto_app, checks)
         # moto's handler keeps S3 metadata headers that contain "_" (werkzeug would drop them)
         self._server = make_server(
             host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listening.fileno()

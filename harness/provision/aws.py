@@ -184,6 +184,10 @@ def provision_cognito(topology: Topology, aws: AwsConnection) -> tuple[list[str]
         "ExplicitAuthFlows": list(client_cfg.auth_flows),
         "EnableTokenRevocation": True,
         "PreventUserExistenceErrors": "ENABLED",
+        "RefreshTokenRotation": {
+            "Feature": "ENABLED" if client_cfg.refresh_token_rotation else "DISABLED",
+            "RetryGracePeriodSeconds": client_cfg.refresh_token_grace_seconds,
+        },
     }
     if client_id is None:
         created = idp.create_user_pool_client(
@@ -197,11 +201,14 @@ def provision_cognito(topology: Topology, aws: AwsConnection) -> tuple[list[str]
         changes.append(f"cognito: app client {client_cfg.name}")
     else:
         client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
-        if sorted(client.get("ExplicitAuthFlows", [])) != sorted(client_cfg.auth_flows):
+        if (
+            sorted(client.get("ExplicitAuthFlows", [])) != sorted(client_cfg.auth_flows)
+            or client.get("RefreshTokenRotation") != want_client["RefreshTokenRotation"]
+        ):
             client = idp.update_user_pool_client(
                 UserPoolId=pool_id, ClientId=client_id, ClientName=client_cfg.name, **want_client
             )["UserPoolClient"]
-            changes.append(f"cognito: auth flows of app client {client_cfg.name}")
+            changes.append(f"cognito: auth flows / refresh-token rotation of app client {client_cfg.name}")
     outputs = {
         "cognito.user_pool_id": pool_id,
         "cognito.client_id": client_id,

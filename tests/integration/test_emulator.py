@@ -253,7 +253,8 @@ def verify_token(emulator: Emulator, provisioned: Provisioned, token: str) -> di
         jwks.get_signing_key_from_jwt(token).key,
         algorithms=["RS256"],
         audience=provisioned.client_id,
-        issuer=f"https://cognito-idp.{REGION}.amazonaws.com/{provisioned.pool_id}",
+        # the local issuer (fidelity: tokens name an issuer whose JWKS is served where it says)
+        issuer=f"{emulator.endpoint}/{provisioned.pool_id}",
     )
     return claims
 
@@ -455,8 +456,12 @@ def test_control_endpoints_and_mail_filters(emulators: EmulatorFactory) -> None:
     emulator.client("s3").create_bucket(
         Bucket="vhost", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    # Unsigned requests are refused as on AWS; header signatures are not verified locally, any will do.
+    signed = "AWS4-HMAC-SHA256 Credential=test/20260101/me-south-1/s3/aws4_request, SignedHeaders=host, Signature=0"
     status, listing = emulator.call(
-        "GET", "/?list-type=2", headers={"Host": f"vhost.s3.localhost:{emulator.port}"}
+        "GET",
+        "/?list-type=2",
+        headers={"Host": f"vhost.s3.localhost:{emulator.port}", "Authorization": signed},
     )
     assert status == 200
     assert "<Name>vhost</Name>" in listing
