@@ -2,7 +2,7 @@
 
 Prints, on one stack:
 - the wall time of the whole scenarios/ suite with 1 worker and with 2 (pytest-xdist), each run as the user
-  runs it (`pytest scenarios --stack attach [-n 2]`), pytest start-up included;
+  runs it (`pytest scenarios --stack attach [-n 2]`), pytest start-up included; median of `--repeat` runs;
 - per scenario: setup (fresh tenants and Cognito users), steps, audits and cleanup, from the JUnit properties;
 - the setup cost broken down: one Cognito user (create + sign-in), a tenant (owner + POST /tenants), each
   further member (invite + accept), and the cleanup of a tenant.
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scenarios", description=__doc__.splitlines()[0])
     parser.add_argument("--attach", action="store_true", help="use the running stack (HARNESS_STATE_DIR)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the setup breakdown (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="suite runs per worker count (median)")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -100,27 +101,42 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-scenarios-") as tmp:
             runs = {}
+            walls: dict[int, list[float]] = {1: [], 2: []}
+            for round_ in range(args.repeat):
+                for workers in (1, 2):  # interleaved, so a burst of load elsewhere hits both alike
+                    junit = Path(tmp) / f"junit-{workers}-{round_}.xml"
+                    wall, code, summary = suite_run(stack, workers, junit)
+                    walls[workers].append(wall)
+                    if round_ == args.repeat - 1:
+                        runs[workers] = (wall, per_scenario(junit))
+                    print(
+                        f"suite, {workers} worker(s), run {round_ + 1}: {wall:6.2f} s wall  ({summary}; exit {code})"
+                    )
             for workers in (1, 2):
-                junit = Path(tmp) / f"junit-{workers}.xml"
-                wall, code, summary = suite_run(stack, workers, junit)
-                runs[workers] = (wall, per_scenario(junit))
-                print(f"suite, {workers} worker(s): {wall:6.2f} s wall  ({summary}; exit {code})")
-            w1, w2 = runs[1][0], runs[2][0]
+                w = walls[workers]
+                print(
+                    f"suite, {workers} worker(s): median {statistics.median(w):6.2f} s  "
+                    f"(min {min(w):.2f}, max {max(w):.2f}, {len(w)} runs)"
+                )
+            w1, w2 = statistics.median(walls[1]), statistics.median(walls[2])
             print(
                 f"speed-up with 2 workers: x{w1 / w2:.2f}  (this machine: {os.cpu_count()} CPUs, shared with the stack)"
             )
             print()
+            with_two = {name: total for name, total, _ in runs[2][1]}
             print(
-                f"{'scenario (1 worker)':<56} {'total':>7} {'setup':>7} {'steps':>7} {'audits':>7} {'cleanup':>7}"
+                f"{'scenario (s; 1 worker, last column: total with 2)':<52} {'total':>6} {'setup':>6} "
+                f"{'steps':>6} {'audits':>6} {'clean':>6} {'2w':>6}"
             )
             setups = []
             for name, total, t in sorted(runs[1][1], key=lambda r: -r[1]):
                 setups.append(t.get("setup_s", 0.0))
                 print(
-                    f"{name[:56]:<56} {total:7.2f} {t.get('setup_s', 0):7.2f} {t.get('steps_s', 0):7.2f} "
-                    f"{t.get('audits_s', 0):7.2f} {t.get('cleanup_s', 0):7.2f}"
+                    f"{name[:52]:<52} {total:6.2f} {t.get('setup_s', 0):6.2f} {t.get('steps_s', 0):6.2f} "
+                    f"{t.get('audits_s', 0):6.2f} {t.get('cleanup_s', 0):6.2f} {with_two.get(name, 0):6.2f}"
                 )
-            print(f"{'median setup per scenario':<56} {'':>7} {statistics.median(setups):7.2f}")
+            print(f"{'median setup per scenario':<52} {'':>6} {statistics.median(setups):6.2f}")
+            print("(per-scenario figures: the last run)")
         print()
         pieces = setup_breakdown(stack, args.rounds)
         print(f"setup pieces (median of {args.rounds} rounds):")

@@ -1,0 +1,15 @@
+"""The scenario engine: YAML scenario files that drive the API as real users of real tenants and assert on every
+side effect, on the local stack or a deployed one (docs/scenarios.md).
+
+- `load_scenario` (loader.py): YAML with line numbers -> typed schema -> whole-file checks for a target;
+- `ScenarioSession` (runner.py): runs a loaded scenario: fresh actors, steps, audits, cleanup;
+- `local_target` / `deployed_target` (targets.py): the connected targets and their probes;
+- collect.py: the pytest collection of scenario files (the plugin is harness/pytest_plugin.py).
+"""
+
+from __future__ import annotations
+
+from harness.scenarios.loader import LoadedScenario, load_scenario
+from harness.scenarios.targets import LOCAL_SPEC, Capability, DeployedOutputs, TargetSpec
+
+__all__ = ["LOCAL_SPEC", "Capability", "DeployedOutputs", "LoadedScenario", "TargetSpec", "load_scenario"]
