@@ -67,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fidelity_unproven(*ids): relies on AWS behaviours the local tier does not reproduce"
+    )
     if config.getoption("--target") == "deployed" and not config.getoption("--deployed-outputs"):
         raise pytest.UsageError(
             "--target deployed needs --deployed-outputs FILE: the deployed stack's outputs (ApiUrl, UserPoolId, "
@@ -83,6 +86,21 @@ def pytest_configure(config: pytest.Config) -> None:
         shared = Path(tempfile.mkdtemp(prefix="harness-shared-stack-"))
         os.environ[SHARED_STACK_ENV] = str(shared)  # inherited by the workers xdist starts next
         config.stash[_SHARED_DIR] = shared
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name the scenarios whose local pass proves nothing about some AWS behaviour (harness.fidelity)."""
+    from harness.scenarios.collect import UNPROVEN_KEY
+
+    unproven = config.stash.get(UNPROVEN_KEY, {})
+    if not unproven:
+        return
+    terminalreporter.section("fidelity: not proven by the local tier")
+    for path, ids in sorted(unproven.items()):
+        terminalreporter.line(f"{path}: relies on {', '.join(ids)} (see docs/fidelity.md)")
+    terminalreporter.line(
+        "these scenarios must pass on a deployed target before promotion (the deploy gate checks)"
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -101,11 +101,47 @@ def run_scenario_gate(
                 f"installed? last lines:\n{tail}",
             )
         ran, failed = parse_junit(junit)
+        passed = passed_scenario_files(junit)
     if proc.returncode == 0 and not failed:
+        missing = unproven_scenarios_without_a_pass(scenarios_dir, passed)
+        if missing:
+            return GateResult(
+                False,
+                ran=ran,
+                failed=tuple(missing),
+                detail="scenarios that rely on behaviours the local tier does not reproduce (docs/fidelity.md) "
+                "did not pass on the deployed target, and promotion needs them to",
+            )
         return GateResult(True, ran=ran)
     return GateResult(
         False, ran=ran, failed=tuple(failed), detail=f"{len(failed)} of {ran} scenario(s) failed"
     )
+
+
+def passed_scenario_files(path: Path) -> set[str]:
+    """File names (`orders.yaml`) of the scenarios that ran and passed, from a JUnit XML report."""
+    passed = set()
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if any(case.find(tag) is not None for tag in ("failure", "error", "skipped")):
+            continue
+        parts = case.get("classname", "").split(".")
+        if len(parts) >= 2 and parts[-1] in ("yaml", "yml"):
+            passed.add(".".join(parts[-2:]))
+    return passed
+
+
+def unproven_scenarios_without_a_pass(scenarios_dir: Path, passed: set[str]) -> list[str]:
+    """Scenario files of `scenarios_dir` that the fidelity ledger says the local tier cannot prove, and that
+    did not pass here: each with the behaviours it relies on."""
+    from harness import fidelity
+
+    missing = []
+    for declared, ids in sorted(fidelity.scenario_dependencies().items()):
+        name = Path(declared).name
+        unproven = [b.id for b in fidelity.unproven_locally(ids)]
+        if unproven and (scenarios_dir / name).is_file() and name not in passed:
+            missing.append(f"{name} (relies on {', '.join(unproven)})")
+    return missing
 
 
 def parse_junit(path: Path) -> tuple[int, list[str]]:
@@ -116,8 +152,10 @@ def parse_junit(path: Path) -> tuple[int, list[str]]:
     for case in cases:
         if case.find("failure") is not None or case.find("error") is not None:
             name = case.get("name", "?")
-            # pytest's classname is the dotted path of the test's module: its last part names the file.
-            module = case.get("classname", "").rsplit(".", 1)[-1]
+            # pytest's classname is the dotted path of the test's module: its last part names the file,
+            # except for a scenario file, whose name keeps its extension (`scenarios.orders.yaml`).
+            parts = case.get("classname", "").split(".")
+            module = ".".join(parts[-2:]) if len(parts) >= 2 and parts[-1] in ("yaml", "yml") else parts[-1]
             failed.append(f"{module}::{name}" if module else name)
     ran = sum(1 for c in cases if c.find("skipped") is None)
     return ran, failed

@@ -118,7 +118,30 @@ class ScenarioFile(pytest.File):
             item.add_marker(
                 pytest.mark.skip(reason=f"valid on {targets}; this run targets {settings.target.name}")
             )
+        unproven = unproven_behaviours(self.path)
+        if unproven:
+            # The fidelity ledger: a local pass proves nothing about these; the deploy gate requires a deployed pass.
+            item.add_marker(pytest.mark.fidelity_unproven(*unproven))
+            item.user_properties.append(("fidelity_unproven_locally", " ".join(unproven)))
+            if settings.target.name == "local":
+                self.config.stash.setdefault(UNPROVEN_KEY, {})[str(_shown_path(self.path))] = unproven
         yield item
+
+
+UNPROVEN_KEY = pytest.StashKey[dict[str, tuple[str, ...]]]()
+
+
+def unproven_behaviours(path: Path) -> tuple[str, ...]:
+    """Ids of the behaviours this scenario relies on that the local tier does not reproduce (harness.fidelity)."""
+    from harness import fidelity
+
+    deps = fidelity.scenario_dependencies()
+    key = next(
+        (k for k in deps if Path(k).name == path.name and path.parent.name == Path(k).parent.name), None
+    )
+    if key is None:
+        return ()
+    return tuple(b.id for b in fidelity.unproven_locally(deps[key]))
 
 
 def _shown_path(path: Path) -> Path:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.deploy.gate import run_scenario_gate
 
 WITHOUT_ENGINE = ("-p", "no:harness")
@@ -71,3 +73,42 @@ def test_gate_without_the_scenario_engine_fails_clearly(tmp_path: Path) -> None:
     assert not result.passed
     assert "scenario engine" in result.detail and "--target" in result.detail
     json.dumps(result.detail)
+
+
+def test_junit_names_a_failed_scenario_by_its_file(tmp_path: Path) -> None:
+    from harness.deploy.gate import parse_junit
+
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="scenarios.orders.yaml" name="order confirmation reaches the buyer">'
+        "<failure message='x'/></testcase>"
+        '<testcase classname="scenarios.health.yaml" name="health"/>'
+        '<testcase classname="tests.test_x" name="test_y"><error message="e"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    ran, failed = parse_junit(report)
+    assert ran == 3
+    assert failed == ["orders.yaml::order confirmation reaches the buyer", "test_x::test_y"]
+
+
+def test_gate_requires_a_deployed_pass_of_scenarios_the_local_tier_cannot_prove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import fidelity
+    from harness.deploy.gate import unproven_scenarios_without_a_pass
+
+    (tmp_path / "media.yaml").write_text("name: x\n")
+    (tmp_path / "orders.yaml").write_text("name: y\n")
+    monkeypatch.setattr(
+        fidelity,
+        "SCENARIO_DEPENDENCIES",
+        {
+            "scenarios/media.yaml": ("s3.header-signed-requests",),
+            "scenarios/orders.yaml": ("cognito.secret-hash",),
+        },
+    )
+    assert unproven_scenarios_without_a_pass(tmp_path, passed={"orders.yaml"}) == [
+        "media.yaml (relies on s3.header-signed-requests)"
+    ]
+    assert unproven_scenarios_without_a_pass(tmp_path, passed={"media.yaml"}) == []

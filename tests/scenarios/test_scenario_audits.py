@@ -130,3 +130,19 @@ def test_objects_outside_a_tenant_prefix_are_findings(bucket: Any) -> None:
     assert store.tenant_of("loose.txt") is None
     assert store.delete_prefix(f"{TENANT}/") == 1
     assert store.keys(f"{TENANT}/") == []
+
+
+def test_a_scenario_relying_on_an_unproven_behaviour_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fidelity ledger reaches collection: such a scenario gets the `fidelity_unproven` marker locally."""
+    from pathlib import Path
+
+    from harness import fidelity
+    from harness.scenarios.collect import unproven_behaviours
+
+    monkeypatch.setattr(
+        fidelity,
+        "SCENARIO_DEPENDENCIES",
+        {"scenarios/media.yaml": ("cognito.secret-hash", "s3.header-signed-requests")},
+    )
+    assert unproven_behaviours(Path("scenarios/media.yaml")) == ("s3.header-signed-requests",)
+    assert unproven_behaviours(Path("scenarios/orders.yaml")) == ()
