@@ -12,9 +12,6 @@ competes for the same CPUs: the figures are then lower bounds).
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import re
 import shutil
@@ -31,14 +28,10 @@ import httpx
 from harness.backends.app import app_process_env
 from harness.ports import free_port
 from harness.readiness import HttpOk, wait_until_ready
+from harness.scenarios.identity import secret_hash
 from harness.testing import RunningStack, start_stack
 
 PASSWORD = "Bench-Passw0rd!-long"
-
-
-def _secret_hash(username: str, client_id: str, secret: str) -> str:
-    digest = hmac.new(secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
 
 
 def _owner_token(stack: RunningStack) -> tuple[str, str]:
@@ -65,7 +58,7 @@ def _owner_token(stack: RunningStack) -> tuple[str, str]:
         AuthParameters={
             "USERNAME": email,
             "PASSWORD": PASSWORD,
-            "SECRET_HASH": _secret_hash(email, client_id, secret),
+            "SECRET_HASH": secret_hash(email, client_id, secret),
         },
     )
     return str(result["AuthenticationResult"]["AccessToken"]), email

@@ -11,6 +11,7 @@ import redis
 from botocore.exceptions import ClientError
 
 from harness.envcontract import CONTRACT_KEYS
+from harness.scenarios.identity import secret_hash
 from harness.testing import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -167,15 +168,6 @@ def test_ses_rejects_an_unverified_sender_and_accepts_the_topology_sender(stack:
     assert identities["VerificationAttributes"][stack.topology.ses.domain]["VerificationStatus"] == "Success"
 
 
-def _secret_hash(username: str, client_id: str, client_secret: str) -> str:
-    import base64
-    import hashlib
-    import hmac
-
-    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
 def test_cognito_enforces_the_password_policy_and_issues_tokens(stack: RunningStack) -> None:
     env = stack.env()
     idp = stack.client("cognito-idp")
@@ -205,7 +197,7 @@ def test_cognito_enforces_the_password_policy_and_issues_tokens(stack: RunningSt
         AuthParameters={
             "USERNAME": email,
             "PASSWORD": password,
-            "SECRET_HASH": _secret_hash(email, client_id, secret),
+            "SECRET_HASH": secret_hash(email, client_id, secret),
         },
     )["AuthenticationResult"]
     assert tokens["AccessToken"] and tokens["IdToken"] and tokens["RefreshToken"]
