@@ -1,4 +1,4 @@
-"""The `harness` command: up, down, status, env, logs, reset, provision.
+"""The `harness` command: up, down, status, env, logs, reset, provision, scenarios.
 
 Human output (progress, tables) goes to stderr; machine output (`env`, `status --json`) to stdout, so
 `eval "$(harness env --format shell)"` and `harness status --json | jq` work.
@@ -28,12 +28,23 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+BACKEND_CHOICES = ("embedded", "docker")  # harness.runner.BACKENDS (not imported here: the CLI starts fast)
+
+
 class Context:
-    def __init__(self, topology_path: str | None, state_dir: str | None, env: str, ports: str | None) -> None:
+    def __init__(
+        self,
+        topology_path: str | None,
+        state_dir: str | None,
+        env: str,
+        ports: str | None,
+        backend: str | None = None,
+    ) -> None:
         self.topology_path = Path(topology_path) if topology_path else None
         self.state_dir = Path(state_dir) if state_dir else None
         self.env = env
         self.ports = ports
+        self.backend = backend
 
     def runner(self) -> Any:
         from harness.runner import LocalRunner
@@ -41,7 +52,7 @@ class Context:
         path = self.topology_path or find_topology_file()
         topology = load_topology(path, env=self.env)
         state = StateDir(self.state_dir.resolve() if self.state_dir else default_state_dir(path))
-        return LocalRunner(topology, state, self.ports)
+        return LocalRunner(topology, state, self.ports, backend=self.backend)
 
 
 def handle_errors(func: F) -> F:
@@ -81,16 +92,48 @@ def _progress(component: str, message: str) -> None:
     default=None,
     help="'auto' picks free ports (same as HARNESS_PORTS=auto); default: the topology's",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(BACKEND_CHOICES),
+    default=None,
+    help="embedded (processes, the default) or docker (containers); same as HARNESS_BACKEND; "
+    "default: what this state dir last ran on",
+)
 @click.pass_context
 def main(
-    ctx: click.Context, topology_path: str | None, state_dir: str | None, env: str, ports: str | None
+    ctx: click.Context,
+    topology_path: str | None,
+    state_dir: str | None,
+    env: str,
+    ports: str | None,
+    backend: str | None,
 ) -> None:
     """Local-first emulated AWS environment for the multi-tenant SaaS."""
-    ctx.obj = Context(topology_path, state_dir, env, ports)
+    ctx.obj = Context(topology_path, state_dir, env, ports, backend)
+
+
+def backend_option(func: F) -> F:
+    """`--backend` after the command too (`nox -s up -- --backend docker` appends it there)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            obj = ctx.find_object(Context)
+            if obj is not None:
+                obj.backend = value
+
+    return click.option(
+        "--backend",
+        type=click.Choice(BACKEND_CHOICES),
+        default=None,
+        expose_value=False,
+        callback=remember,
+        help="embedded or docker (same as `harness --backend`)",
+    )(func)
 
 
 @main.command()
 @click.option("--no-app", is_flag=True, help="infrastructure only: no migrate/seed, no backend/worker")
+@backend_option
 @click.pass_obj
 @handle_errors
 def up(obj: Context, no_app: bool) -> None:
@@ -105,6 +148,7 @@ def up(obj: Context, no_app: bool) -> None:
 
 
 @main.command()
+@backend_option
 @click.pass_obj
 @handle_errors
 def down(obj: Context) -> None:
@@ -116,6 +160,7 @@ def down(obj: Context) -> None:
 
 @main.command()
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@backend_option
 @click.pass_obj
 @handle_errors
 def reset(obj: Context, yes: bool) -> None:
@@ -128,6 +173,7 @@ def reset(obj: Context, yes: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list on stdout")
+@backend_option
 @click.pass_obj
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
@@ -153,6 +199,7 @@ def status(obj: Context, as_json: bool) -> None:
 @click.option(
     "--component", default="backend", show_default=True, help="whose env (REDIS_URL is per component)"
 )
+@backend_option
 @click.pass_obj
 @handle_errors
 def env(obj: Context, fmt: str, component: str) -> None:
@@ -170,6 +217,7 @@ def env(obj: Context, fmt: str, component: str) -> None:
 @click.argument("component", required=False)
 @click.option("-n", "--lines", default=40, show_default=True, help="lines to show")
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C to stop)")
+@backend_option
 @click.pass_obj
 @handle_errors
 def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
@@ -201,6 +249,7 @@ def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
 
 
 @main.command()
+@backend_option
 @click.pass_obj
 @handle_errors
 def provision(obj: Context) -> None:
@@ -251,6 +300,76 @@ def deploy(obj: Context, /, deploy_env: str | None, **options: Any) -> None:
             DeployCommand(env=env, topology_path=obj.topology_path, scenarios=scenarios, **options)
         )
     )
+
+
+@main.group()
+def scenarios() -> None:
+    """Scenario files (scenarios/*.yaml): run them as tests, or check them without running."""
+
+
+@scenarios.command("run")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--target", type=click.Choice(["local", "deployed"]), default="local", show_default=True)
+@click.option(
+    "--deployed-outputs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON outputs of the deployed stack (with --target deployed)",
+)
+@click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="write a JUnit XML report")
+@click.option("-n", "--workers", type=int, default=0, show_default=True, help="parallel pytest-xdist workers")
+@click.option("-k", "keyword", metavar="EXPR", help="pytest -k selection")
+@click.pass_obj
+@handle_errors
+def scenarios_run(
+    obj: Context,
+    files: tuple[Path, ...],
+    target: str,
+    deployed_outputs: Path | None,
+    junit_xml: Path | None,
+    workers: int,
+    keyword: str | None,
+) -> None:
+    """Run scenario files (default: scenarios/) on the local stack (brought up if down) or a deployed one."""
+    from harness.scenarios.commands import pytest_arguments, run_scenarios
+
+    state_dir = topology_file = None
+    if target == "local":
+        runner = obj.runner()
+        runner.up(progress=_progress)
+        state_dir, topology_file = runner.state.root, runner.topology.source
+    elif deployed_outputs is None:
+        raise HarnessError("--target deployed needs --deployed-outputs FILE", hint="see docs/scenarios.md")
+    args = pytest_arguments(
+        files, target=target, deployed_outputs=deployed_outputs, junit_xml=junit_xml, workers=workers,
+        keyword=keyword,
+    )  # fmt: skip
+    sys.exit(run_scenarios(args, state_dir=state_dir, topology_file=topology_file))
+
+
+@scenarios.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--target", type=click.Choice(["local", "deployed"]), default="local", show_default=True)
+@click.option("--deployed-outputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@handle_errors
+def scenarios_check(
+    obj: Context, files: tuple[Path, ...], target: str, deployed_outputs: Path | None
+) -> None:
+    """Load scenario files for a target without running them (schema, variables, target refusals)."""
+    from harness.scenarios.commands import check_scenarios
+
+    results = check_scenarios(
+        files, target=target, deployed_outputs=deployed_outputs,
+        topology_file=obj.topology_path or find_topology_file(),
+    )  # fmt: skip
+    marks = {"ok": "[green]✓[/]", "skipped": "[dim]-[/]", "invalid": "[red]✗[/]"}
+    for path, status, detail in results:
+        suffix = f": {detail}" if status != "invalid" else ""
+        err.print(f"{marks[status]} {path}{suffix}", markup=True, highlight=False)
+        if status == "invalid":
+            err.print(detail, markup=False, highlight=False)
+    if any(status == "invalid" for _, status, _ in results):
+        sys.exit(1)
 
 
 def _print_endpoints(runner: Any, include_app: bool) -> None:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.backends.app import AppService, app_process_env
-from harness.backends.embedded import AwsEmulatorService, EmbeddedService, PostgresService, RedisService
+from harness.backends.embedded import AwsEmulatorService, PostgresService, RedisService
 from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
 from harness.envcontract import build_env
 from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
@@ -33,8 +33,14 @@ from harness.readiness import CallableCheck, wait_until_ready
 from harness.state import StateDir
 from harness.topology import Topology
 
+if TYPE_CHECKING:
+    from harness.backends.docker import DockerTier
+
 APP_STATE_FILE = "app.json"
+BACKEND_FILE = "backend.json"
 COMMAND_TIMEOUT_SECONDS = 300.0
+BACKEND_ENV = "HARNESS_BACKEND"
+BACKENDS = ("embedded", "docker")
 
 
 class Component(Protocol):
@@ -54,20 +60,26 @@ class Component(Protocol):
     def log_tail(self) -> str: ...
 
 
+class InfraComponent(Component, Protocol):
+    def connection(self) -> PostgresConnection | RedisConnection | AwsConnection: ...
+
+
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
     state: str  # running | stopped | unhealthy
-    pid: int | None
+    pid: int | None  # the process; on the Docker tier the container's main process, as the engine reports it
     endpoint: str
     healthy: bool
     detail: str = ""
+    container_id: str | None = None  # Docker tier only
 
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "state": self.state,
             "pid": self.pid,
+            "container_id": self.container_id,
             "endpoint": self.endpoint,
             "healthy": self.healthy,
             "detail": self.detail,
@@ -92,14 +104,40 @@ def _no_progress(component: str, message: str) -> None:
     pass
 
 
-class LocalRunner:
-    """Runs a topology on this machine with the embedded tier."""
+def requested_backend(cli_value: str | None, state: StateDir) -> str:
+    """The flag, else HARNESS_BACKEND, else the backend this state dir last ran on, else the embedded tier."""
+    explicit = cli_value or os.environ.get(BACKEND_ENV) or None
+    if explicit is not None:
+        if explicit not in BACKENDS:
+            raise HarnessError(
+                f"backend {explicit!r} is not one of {', '.join(BACKENDS)}",
+                hint=f"--backend docker (or {BACKEND_ENV}=docker) for containers; unset for the embedded tier",
+            )
+        return explicit
+    saved = state.read_json(BACKEND_FILE).get("backend") if state.exists else None
+    return str(saved) if saved in BACKENDS else "embedded"
 
-    def __init__(self, topology: Topology, state: StateDir, ports_mode: str | None = None) -> None:
+
+class LocalRunner:
+    """Runs a topology on this machine: the embedded tier (processes) or the Docker tier (containers)."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        state: StateDir,
+        ports_mode: str | None = None,
+        backend: str | None = None,
+    ) -> None:
         self.topology = topology
         self.state = state
         self.ports_mode = requested_mode(ports_mode)
         self.project_dir = topology.source.resolve().parent
+        self.backend = requested_backend(backend, state)
+        self._docker: DockerTier | None = None
+        if self.backend == "docker":
+            from harness.backends.docker import DockerTier  # the Docker SDK: only when asked for
+
+            self._docker = DockerTier(topology, state, self.project_dir)
 
     # -- components ---------------------------------------------------------------------------------------
     def _ports(self) -> dict[str, int]:
@@ -109,29 +147,36 @@ class LocalRunner:
             return saved
         return self.topology.ports()
 
-    def infra(self, ports: dict[str, int] | None = None) -> list[EmbeddedService]:
+    def infra(self, ports: dict[str, int] | None = None) -> list[InfraComponent]:
         ports = ports or self._ports()
+        if self._docker is not None:
+            containers: list[InfraComponent] = [*self._docker.infra(ports)]
+            return containers
         return [
             PostgresService(self.topology, self.state, ports["postgres"]),
             RedisService(self.topology, self.state, ports["redis"]),
             AwsEmulatorService(self.topology, self.state, ports["aws"]),
         ]
 
-    def apps(self, ports: dict[str, int] | None = None, with_env: bool = True) -> list[AppService]:
+    def apps(self, ports: dict[str, int] | None = None, with_env: bool = True) -> list[Any]:
+        """The app's components (`AppService`, or the Docker tier's `AppContainer`), with their env contract."""
         ports = ports or self._ports()
-        services = []
+        services: list[Any] = []
         for name, service in self.topology.services.items():
             contract = self.env(name, ports) if with_env else None
-            services.append(
-                AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
-            )
+            if self._docker is not None:
+                services.append(self._docker.app(name, service, ports, contract))
+            else:
+                services.append(
+                    AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
+                )
         return services
 
     def infrastructure(self, ports: dict[str, int] | None = None) -> Infrastructure:
-        pg, rd, aws = self.infra(ports)
-        assert isinstance(pg, PostgresService) and isinstance(rd, RedisService)
-        assert isinstance(aws, AwsEmulatorService)
-        return Infrastructure(pg.connection(), rd.connection(), aws.connection())
+        pg, rd, aws = (component.connection() for component in self.infra(ports))
+        assert isinstance(pg, PostgresConnection) and isinstance(rd, RedisConnection)
+        assert isinstance(aws, AwsConnection)
+        return Infrastructure(pg, rd, aws)
 
     def api_url(self, ports: dict[str, int] | None = None) -> str:
         ports = ports or self._ports()
@@ -161,10 +206,11 @@ class LocalRunner:
             pid = component.pid()
             if pid is None:
                 return ComponentStatus(component.name, "stopped", None, component.endpoint, False)
+            container_id = component.container_id() if hasattr(component, "container_id") else None
             reason = component.health()
             state = "running" if reason is None else "unhealthy"
             return ComponentStatus(
-                component.name, state, pid, component.endpoint, reason is None, reason or ""
+                component.name, state, pid, component.endpoint, reason is None, reason or "", container_id
             )
 
         with ThreadPoolExecutor(max_workers=len(components)) as pool:
@@ -176,6 +222,7 @@ class LocalRunner:
         report = UpReport()
         self.state.ensure()
         with self.state.lock():
+            self._record_backend()
             everything: list[Component] = [*self.infra(), *self.apps(with_env=False)]
             running_now = frozenset(c.name for c in everything if c.pid())
             ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
@@ -223,8 +270,31 @@ class LocalRunner:
         report.seconds = time.monotonic() - started_at
         return report
 
-    def _is_fresh(self, service: EmbeddedService) -> bool:
+    def _record_backend(self) -> None:
+        """Remember the backend in the state dir (status, env and down use it); refuse to mix two on one stack."""
+        saved = self.state.read_json(BACKEND_FILE).get("backend")
+        if saved == self.backend:
+            return
+        if saved in BACKENDS:
+            try:
+                other = LocalRunner(self.topology, self.state, self.ports_mode, backend=str(saved))
+                running = [c.name for c in [*other.infra(), *other.apps(with_env=False)] if c.pid()]
+            except HarnessError:
+                running = []  # e.g. no Docker engine answers: then nothing of ours runs on it either
+            if running:
+                raise HarnessError(
+                    f"the stack in {self.state.root} runs on the {saved} tier ({', '.join(running)}); "
+                    f"it cannot run on the {self.backend} tier at the same time",
+                    hint=f"`harness --backend {saved} down` first, or use another state dir (--state-dir)",
+                )
+        self.state.write_json(BACKEND_FILE, {"backend": self.backend})
+        if self._docker is not None:
+            self._docker.prune_orphans()
+
+    def _is_fresh(self, service: Component) -> bool:
         """Whether starting `service` will create its data from nothing (so provisioning must run)."""
+        if hasattr(service, "is_fresh"):  # a container: whether its volume exists yet
+            return bool(service.is_fresh())
         if isinstance(service, PostgresService):
             return not (service.data_dir / "PG_VERSION").exists()
         if isinstance(service, RedisService):
@@ -288,10 +358,14 @@ class LocalRunner:
             progress(component.name, "starting")
             component.prepare()
             component.start()
-            process = component.process() if hasattr(component, "process") else None
+            exited: Callable[[], int | None] | None = None
+            if hasattr(component, "exited"):  # a container
+                exited = component.exited
+            elif hasattr(component, "process"):
+                exited = component.process().exited
 
             def gave_up() -> str | None:
-                code = process.exited() if process is not None else None
+                code = exited() if exited is not None else None
                 return None if code is None else f"the process exited (code {code})"
 
             reason = wait_until_ready(component.readiness(), timeout=component.start_timeout, gave_up=gave_up)
@@ -328,10 +402,28 @@ class LocalRunner:
         return force or previous.get("inputs") != self._inputs_digest() or not previous.get("ok")
 
     def _run_app_command(
-        self, label: str, argv: Sequence[str], env: Mapping[str, str], progress: Progress
+        self,
+        label: str,
+        argv: Sequence[str],
+        contract: Mapping[str, str],
+        ports: dict[str, int],
+        progress: Progress,
     ) -> None:
         """Run one of the app's one-off commands (migrate, seed) with the env contract; log to its own file."""
         progress(label, " ".join(argv))
+        if self._docker is not None:  # a one-off container from the app image, as ECS runs them
+            t0 = time.monotonic()
+            code, log = self._docker.run_one_off(label, argv, contract, ports)
+            if code != 0:
+                self.state.write_json(APP_STATE_FILE, {"inputs": self._inputs_digest(), "ok": False})
+                raise ServiceStartError(
+                    f"{label}: `{shlex.join(argv)}` failed in its container (exit {code}); last lines of "
+                    f"{log}:\n{_indent(tail(log))}",
+                    hint=f"fix the app's {label} step, then run `harness up` again",
+                )
+            progress(label, f"done in {time.monotonic() - t0:.2f}s")
+            return
+        env = app_process_env(contract)
         command = [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
         log = self.state.log_file(label)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -373,12 +465,14 @@ class LocalRunner:
                 self._start_all(pending, ports, report, progress)
             return
         digest = self._inputs_digest()
-        env = app_process_env(self.env("backend", ports))
+        contract = self.env("backend", ports)
         if app.migrate:
-            self._run_app_command("migrate", app.migrate, env, progress)
+            self._run_app_command("migrate", app.migrate, contract, ports, progress)
         with ThreadPoolExecutor(max_workers=2) as pool:
             seeding = (
-                pool.submit(self._run_app_command, "seed", app.seed, env, progress) if app.seed else None
+                pool.submit(self._run_app_command, "seed", app.seed, contract, ports, progress)
+                if app.seed
+                else None
             )
             starting = pool.submit(self._start_all, pending, ports, report, progress) if pending else None
             for future in (seeding, starting):
@@ -416,10 +510,15 @@ class LocalRunner:
 
                 with ThreadPoolExecutor(max_workers=max(1, len(components))) as pool:
                     list(pool.map(stop, components))
+            if self._docker is not None:
+                self._docker.after_down()  # one-off leftovers and the network; the volumes stay
         return stopped
 
     def reset(self, progress: Progress = _no_progress) -> None:
         self.down(progress)
+        if self._docker is not None:
+            for volume in self._docker.wipe():
+                progress("volume", f"removed {volume}")
         self.state.wipe()
         progress("state", f"removed {self.state.root}")
 
