@@ -127,8 +127,8 @@ def ecr(s: Stacks) -> list[str]:
     repos = of_type(s, "AWS::ECR::Repository")
     assert [p["RepositoryName"] for p in repos.values()] == ["saas-backend"]
     workflow = WORKFLOW.read_text()
-    assert "docker build -f harness/deploy/Dockerfile" in workflow and "docker push" in workflow
-    assert (ROOT / "harness" / "deploy" / "Dockerfile").is_file()
+    assert "docker build -f Dockerfile" in workflow and "docker push" in workflow
+    assert (ROOT / "Dockerfile").is_file()  # one image for every use: Docker tier, backend, worker, one-off tasks
     return [*repos, ".github/workflows/deploy.yml (build, push)"]
 
 
