@@ -28,40 +28,24 @@ import httpx
 from harness.backends.app import app_process_env
 from harness.ports import free_port
 from harness.readiness import HttpOk, wait_until_ready
-from harness.scenarios.identity import secret_hash
+from harness.scenarios.identity import CognitoIdentity
 from harness.testing import RunningStack, start_stack
 
 PASSWORD = "Bench-Passw0rd!-long"
 
 
 def _owner_token(stack: RunningStack) -> tuple[str, str]:
-    """A fresh Cognito user who owns a fresh tenant: (access token, email)."""
+    """A fresh Cognito user (who will own a fresh tenant): (access token, email)."""
     env = stack.env()
-    idp = stack.client("cognito-idp")
-    pool, client_id, secret = (
+    identity = CognitoIdentity(
+        stack.client("cognito-idp"),
         env["COGNITO_USER_POOL_ID"],
         env["COGNITO_CLIENT_ID"],
         env["COGNITO_CLIENT_SECRET"],
     )
     email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
-    idp.admin_create_user(
-        UserPoolId=pool,
-        Username=email,
-        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-        MessageAction="SUPPRESS",
-    )
-    idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=PASSWORD, Permanent=True)
-    result = idp.admin_initiate_auth(
-        UserPoolId=pool,
-        ClientId=client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={
-            "USERNAME": email,
-            "PASSWORD": PASSWORD,
-            "SECRET_HASH": secret_hash(email, client_id, secret),
-        },
-    )
-    return str(result["AuthenticationResult"]["AccessToken"]), email
+    identity.create_user(email, PASSWORD)
+    return identity.sign_in(email, PASSWORD).access, email
 
 
 def _email_latency(stack: RunningStack, token: str, email: str, slug: str, orders: int) -> list[float]:

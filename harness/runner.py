@@ -31,7 +31,7 @@ from harness.process import tail
 from harness.provision.outputs import fingerprint, saved_outputs
 from harness.readiness import CallableCheck, wait_until_ready
 from harness.state import StateDir
-from harness.topology import Topology
+from harness.topology import Topology, port_key
 
 if TYPE_CHECKING:
     from harness.backends.docker import DockerTier
@@ -354,7 +354,7 @@ class LocalRunner:
                 component.stop()
                 report.restarted.append(component.name)
             if component.name in ports:
-                ensure_free(component.name, ports[component.name], _port_key(component.name))
+                ensure_free(component.name, ports[component.name], port_key(component.name))
             progress(component.name, "starting")
             component.prepare()
             component.start()
@@ -528,15 +528,5 @@ class LocalRunner:
         return infra.postgres, infra.redis, infra.aws
 
 
-def _port_key(component: str) -> str:
-    return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
-        component, f"services.{component}.port"
-    )
-
-
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("HARNESS_DEBUG", "") not in ("", "0", "false")

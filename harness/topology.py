@@ -400,7 +400,7 @@ class Topology(_Model):
         ports: dict[int, str] = {}
         for component, port in self.ports().items():
             if port in ports:
-                errors.append((_port_key(component), f"port {port} is also used by {ports[port]}"))
+                errors.append((port_key(component), f"port {port} is also used by {ports[port]}"))
             ports[port] = component
         env_seen: dict[str, str] = {}
         groups: tuple[tuple[str, tuple[Secret | Parameter, ...]], ...] = (
@@ -432,7 +432,8 @@ class Topology(_Model):
         return key in self.reference_keys()
 
 
-def _port_key(component: str) -> str:
+def port_key(component: str) -> str:
+    """The dotted topology key that sets `component`'s port (for error messages)."""
     return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
         component, f"services.{component}.port"
     )
