@@ -128,7 +128,8 @@ def ecr(s: Stacks) -> list[str]:
     assert [p["RepositoryName"] for p in repos.values()] == ["saas-backend"]
     workflow = WORKFLOW.read_text()
     assert "docker build -f Dockerfile" in workflow and "docker push" in workflow
-    assert (ROOT / "Dockerfile").is_file()  # one image for every use: Docker tier, backend, worker, one-off tasks
+    # One image for every use: Docker tier, backend, worker, one-off tasks.
+    assert (ROOT / "Dockerfile").is_file()
     return [*repos, ".github/workflows/deploy.yml (build, push)"]
 
 
