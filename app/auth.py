@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ import jwt
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.errors import ServiceUnavailable, Unauthorized
+from app.errors import MfaRequired, ServiceUnavailable, Unauthorized
 from app.settings import get_settings
 
 logger = logging.getLogger("app.auth")
@@ -39,6 +40,7 @@ class Principal:
     email: str | None
     groups: tuple[str, ...]
     token: str
+    expires_at: float = 0.0  # the token's `exp` (seconds since the epoch)
 
     @property
     def email_hint(self) -> str | None:
@@ -173,6 +175,7 @@ class TokenVerifier:
             email=claims.get("email"),
             groups=tuple(claims.get("cognito:groups", ())),
             token=token,
+            expires_at=float(claims["exp"]),
         )
 
 
@@ -196,6 +199,98 @@ async def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+MFA_METHOD = "SOFTWARE_TOKEN_MFA"
+MFA_NEGATIVE_TTL_SECONDS = 30  # "not set up yet" is rechecked this often (the user may be enrolling)
+MFA_CACHE_MAX_ENTRIES = 10_000
+
+MfaLookup = Callable[[str], Awaitable[list[str]]]
+
+
+def mfa_required_for(role: str, groups: tuple[str, ...], required_groups: frozenset[str]) -> bool:
+    """Whether a caller needs MFA: their tenant role (`owner` → group `Owner`) or a token group is listed."""
+    return role.capitalize() in required_groups or not required_groups.isdisjoint(groups)
+
+
+async def cognito_mfa_methods(access_token: str) -> list[str]:
+    """The caller's enabled MFA methods, from Cognito's GetUser with their own access token (no IAM needed)."""
+    from botocore.exceptions import ClientError
+
+    from app.aws import cognito_client
+
+    def get_user() -> dict[str, Any]:
+        return cognito_client().get_user(AccessToken=access_token)  # type: ignore[no-any-return]
+
+    try:
+        user = await anyio.to_thread.run_sync(get_user)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NotAuthorizedException":
+            raise Unauthorized("token revoked or user signed out") from None
+        logger.warning("Cognito GetUser failed: %s", exc)
+        raise ServiceUnavailable("cannot check the caller's MFA status with the identity provider") from exc
+    except Exception as exc:  # endpoint unreachable: fail closed
+        logger.warning("Cognito GetUser failed: %s", exc)
+        raise ServiceUnavailable("cannot check the caller's MFA status with the identity provider") from exc
+    return [str(m) for m in user.get("UserMFASettingList") or []]
+
+
+class MfaPolicy:
+    """Requires TOTP for the roles/groups Cognito cannot require it for (it has no per-group MFA).
+
+    With the pool's MFA `OPTIONAL`, Cognito challenges every sign-in of a user who has TOTP enabled, so "TOTP
+    is enabled" means "this sign-in passed TOTP" — except for tokens minted before the user enrolled, which
+    stay valid until they expire. Answers are cached per token: positive ones until the token expires,
+    negative ones for `negative_ttl` seconds.
+    """
+
+    def __init__(
+        self,
+        required_groups: frozenset[str],
+        *,
+        lookup: MfaLookup = cognito_mfa_methods,
+        negative_ttl: float = MFA_NEGATIVE_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = MFA_CACHE_MAX_ENTRIES,
+    ) -> None:
+        self.required_groups = required_groups
+        self._lookup = lookup
+        self._negative_ttl = negative_ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._cache: dict[bytes, tuple[bool, float]] = {}
+
+    async def check(self, principal: Principal, role: str) -> None:
+        """Raise MfaRequired when `role` (or one of the token's groups) needs MFA the caller has not set up."""
+        if not self.required_groups or not mfa_required_for(role, principal.groups, self.required_groups):
+            return
+        if principal.token_use != "access":
+            raise MfaRequired(f"the {role} role requires an access token (MFA is checked with it)")
+        if not await self._enabled(principal):
+            raise MfaRequired(
+                f"the {role} role requires TOTP MFA: set up a software token (AssociateSoftwareToken, "
+                "VerifySoftwareToken, SetUserMFAPreference) and sign in again"
+            )
+
+    async def _enabled(self, principal: Principal) -> bool:
+        key = hashlib.sha256(principal.token.encode()).digest()
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        enabled = MFA_METHOD in await self._lookup(principal.token)
+        if len(self._cache) >= self._max_entries:
+            self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+        valid_until = principal.expires_at if enabled else now + self._negative_ttl
+        self._cache[key] = (enabled, valid_until)
+        return enabled
+
+
+@lru_cache(maxsize=1)
+def get_mfa_policy() -> MfaPolicy:
+    return MfaPolicy(get_settings().mfa_required_groups)
 
 
 async def principal_email(principal: Principal) -> str | None:

@@ -51,6 +51,12 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
+class MfaRequired(Forbidden):
+    """The caller's role requires TOTP MFA and the caller has not set it up."""
+
+    code = "mfa_required"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"

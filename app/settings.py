@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     cognito_client_secret: SecretStr | None = None
     cognito_issuer: str | None = None  # defaults to AWS's issuer for the pool
     cognito_jwks_url: str | None = None  # defaults to {issuer}/.well-known/jwks.json
+    # Comma-separated Cognito groups (Owner, Admin) whose roles require TOTP MFA: Cognito has no per-group MFA,
+    # so the app enforces it. Empty: no role requires it.
+    cognito_mfa_required_groups: str = ""
 
     app_secret_key: SecretStr
     cors_origin_regex: str | None = None
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
             self.cognito_issuer
             or f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
         )
+
+    @property
+    def mfa_required_groups(self) -> frozenset[str]:
+        return frozenset(g.strip() for g in self.cognito_mfa_required_groups.split(",") if g.strip())
 
     @property
     def jwks_url(self) -> str:

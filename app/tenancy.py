@@ -14,7 +14,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import CurrentPrincipal, Principal
+from app.auth import CurrentPrincipal, Principal, get_mfa_policy
 from app.db import get_sessionmaker
 from app.errors import ApiError, Forbidden
 from app.settings import get_settings
@@ -129,6 +129,7 @@ async def tenant_context(
             if row is None:
                 # Same answer for an unknown tenant and a foreign one: tenant slugs are not enumerable.
                 raise Forbidden(f"not a member of tenant {slug!r}")
+            await get_mfa_policy().check(principal, row.role)
             context = TenantContext(
                 tenant_id=row.tenant_id,
                 slug=row.tenant_slug,

@@ -68,6 +68,8 @@ def build_env(
     issuer, jwks = cognito_urls(aws, pool_id)
     env["COGNITO_ISSUER"] = issuer
     env["COGNITO_JWKS_URL"] = jwks
+    # Cognito has no per-group MFA: the app requires TOTP for these groups' roles (empty: none).
+    env["COGNITO_MFA_REQUIRED_GROUPS"] = ",".join(topology.cognito.mfa_required_groups)
     env["API_URL"] = api_url
     env["APP_ENV"] = topology.env
     return env

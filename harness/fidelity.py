@@ -156,8 +156,9 @@ LEDGER: tuple[Behaviour, ...] = (
         True,
         _t("test_cognito_mfa", "test_mfa_is_required_for_owner_and_admin_groups"),
         "cognito-mfa",
-        "Cognito has no per-group MFA setting: on AWS this needs the app (or a Lambda trigger) to enforce it, and "
-        "harness/deploy renders neither yet. Locally the emulator enforces it (--cognito-mfa-required-groups).",
+        "Cognito has no per-group MFA setting: on AWS the app enforces it (403 mfa_required for those roles "
+        "until TOTP is enabled; COGNITO_MFA_REQUIRED_GROUPS, tests/integration/app/test_app_mfa.py). Locally "
+        "the emulator also enforces it at sign-in (--cognito-mfa-required-groups).",
     ),
     Behaviour(
         "cognito.challenge-sessions",

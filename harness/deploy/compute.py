@@ -137,6 +137,8 @@ def _plain_env(ctx: RenderContext) -> list[Json]:
                 f"https://cognito-idp.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{USER_POOL}}}/.well-known/jwks.json"
             ),
         ),
+        # Cognito has no per-group MFA: the app requires TOTP for these groups' roles (empty: none).
+        ("COGNITO_MFA_REQUIRED_GROUPS", ",".join(ctx.topology.cognito.mfa_required_groups)),
     ]
     return [{"Name": k, "Value": v} for k, v in pairs]
 

@@ -30,6 +30,12 @@ def configure_moto(config: EmulatorConfig) -> None:
     """Process-wide moto settings: every request lands in `config.account_id`, whatever its credentials."""
     os.environ["MOTO_ACCOUNT_ID"] = config.account_id
     os.environ.setdefault("AWS_DEFAULT_REGION", config.region)
+    # A request that names no region (unsigned operations such as Cognito's GlobalSignOut, sent to an endpoint
+    # URL without a region in its host) lands in the emulator's region, as on a regional AWS endpoint; moto
+    # would otherwise send it to us-east-1 and answer NotAuthorized for a token of a me-south-1 pool.
+    from moto.core.responses import BaseResponse
+
+    BaseResponse.default_region = config.region
     if not config.access_log:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

@@ -467,6 +467,18 @@ def test_control_endpoints_and_mail_filters(emulators: EmulatorFactory) -> None:
     assert "<Name>vhost</Name>" in listing
 
 
+def test_unsigned_cognito_calls_land_in_the_emulators_region(emulators: EmulatorFactory) -> None:
+    """GlobalSignOut is unsigned (no region in the request): it must find the me-south-1 pool, as on AWS."""
+    emulator = emulators.start()
+    provisioned = provision(emulator)
+    idp = emulator.client("cognito-idp")
+    access = provisioned.tokens["AccessToken"]
+    assert idp.get_user(AccessToken=access)["Username"] == provisioned.username
+    idp.global_sign_out(AccessToken=access)
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.get_user(AccessToken=access)
+
+
 def test_port_in_use_is_a_clear_error(emulators: EmulatorFactory) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
