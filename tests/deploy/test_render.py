@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.deploy.render import STACKS, render_app_template, render_stack_template
-from harness.topology import Topology
+from harness.topology import Topology, load_topology
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "topology.toml"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -92,3 +92,12 @@ def test_services_never_get_the_migrator_credentials(staging: Topology) -> None:
     worker = app["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
     redis = next(s for s in worker["Secrets"] if s["Name"] == "REDIS_URL")
     assert redis["ValueFrom"] == {"Ref": "RedisWorkerUrlSecret"}  # the worker's own ACL user
+
+
+@pytest.mark.parametrize(("env", "groups"), [("staging", ""), ("production", "Owner,Admin")])
+def test_the_backend_is_told_which_roles_need_mfa(env: str, groups: str) -> None:
+    """Cognito has no per-group MFA: the topology's cognito.mfa_required_groups reaches the app's env."""
+    app = render_app_template(load_topology(TOPOLOGY, env=env)).as_dict()["Resources"]
+    container = app["BackendTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["COGNITO_MFA_REQUIRED_GROUPS"] == groups
