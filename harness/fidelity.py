@@ -378,6 +378,11 @@ SCENARIO_DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
     "scenarios/rate_limit.yaml": _SIGN_IN,
     "scenarios/roles.yaml": _SIGN_IN,
     "scenarios/signup.yaml": (*_SIGN_IN, "cognito.password-errors"),
+    "scenarios/tenant_deletion.yaml": (
+        *_SIGN_IN,
+        "s3.post-policy-conditions",
+        "s3.presigned-url-tenant-prefix",
+    ),
 }
 
 

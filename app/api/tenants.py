@@ -8,14 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
+from app import keys
+from app.api.tasks import enqueue
 from app.auth import CurrentPrincipal, principal_email
 from app.db import get_sessionmaker, tenant_transaction
 from app.errors import ERROR_RESPONSES, ApiError, Conflict
 from app.models import Membership, Tenant
-from app.tenancy import SLUG_PATTERN, AdminContext, MemberContext, Role
+from app.redis_client import get_redis
+from app.tenancy import SLUG_PATTERN, AdminContext, MemberContext, OwnerContext, Role, TenantContext
+from app.workers.tasks import purge_tenant_objects
 
 router = APIRouter(tags=["tenants"], responses=ERROR_RESPONSES)
 
@@ -43,6 +47,23 @@ class Member(BaseModel):
 
 class EmailRequired(ApiError):
     code = "email_required"
+
+
+class ConfirmationRequired(ApiError):
+    code = "confirmation_required"
+
+
+class TenantDelete(BaseModel):
+    confirm: str = Field(description="The tenant's slug, typed again: deleting a tenant cannot be undone")
+
+
+class TenantDeleted(BaseModel):
+    id: uuid.UUID
+    slug: str
+    deleted: bool = True
+    objects: str = Field(
+        description="`purge queued`: the worker deletes every object version under the prefix"
+    )
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantMembership)
@@ -83,3 +104,26 @@ async def current_tenant(context: MemberContext) -> TenantMembership:
 async def members(context: AdminContext) -> list[Member]:
     rows = await context.db.scalars(select(Membership).order_by(Membership.created_at))
     return [Member(user_sub=m.user_sub, email=m.email, role=m.role, created_at=m.created_at) for m in rows]
+
+
+@router.delete("/tenant", status_code=status.HTTP_202_ACCEPTED, response_model=TenantDeleted)
+async def delete_tenant(context: OwnerContext, body: Annotated[TenantDelete, Body()]) -> TenantDeleted:
+    """Delete the current tenant (owner only): its rows now, its Redis keys and stored objects after commit.
+
+    Every tenant table cascades from `tenants`; the delete runs as app_user under the tenant's own RLS
+    context, so it cannot reach another tenant. Cognito users stay (they may belong to other tenants).
+    """
+    if body.confirm.strip().lower() != context.slug:
+        raise ConfirmationRequired(f'to delete tenant {context.slug!r}, send {{"confirm": "{context.slug}"}}')
+    await context.db.execute(delete(Tenant).where(Tenant.id == context.tenant_id))
+    context.after_commit(lambda: _forget_tenant_keys(context))
+    context.after_commit(lambda: enqueue(purge_tenant_objects, context.tenant_id))
+    return TenantDeleted(id=context.tenant_id, slug=context.slug, objects="purge queued")
+
+
+async def _forget_tenant_keys(context: TenantContext) -> None:
+    """The tenant's AI counters, limits and cached summary (rate-limit keys are per caller and expire)."""
+    redis = get_redis()
+    doomed = [keys.ai_limit(context.tenant_id), keys.ai_catalog(context.tenant_id)]
+    doomed += [key async for key in redis.scan_iter(match=f"{keys.AI_QUOTA}{context.tenant_id}:*", count=500)]
+    await redis.delete(*doomed)

@@ -17,14 +17,16 @@ from functools import lru_cache
 from typing import Any
 
 import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from celery import Task
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import emails, invite_tokens, keys
 from app.ai.quota import Usage, current_period
+from app.aws import s3_client
 from app.db import tenant_transaction_sync
 from app.models import AiUsage, Donation, Invite, Order, Tenant
 from app.settings import get_settings
@@ -187,6 +189,50 @@ def aggregate_ai_usage(self: Task, tenant_id: str | None = None) -> int:
             for key in client.scan_iter(match=f"{keys.AI_QUOTA}*", count=500)
             if (parsed := keys.parse_ai_quota(key)) is not None
         ]
+    rolled = 0
     for tenant, period in targets:
-        rollup_usage(tenant, period, Usage.from_hash(client.hgetall(keys.ai_quota(tenant, period))))
-    return len(targets)
+        try:
+            rollup_usage(tenant, period, Usage.from_hash(client.hgetall(keys.ai_quota(tenant, period))))
+        except IntegrityError:  # the tenant was deleted after the counter was written: nothing to keep
+            logger.warning("dropping AI counters of deleted tenant %s (%s)", tenant, period)
+            client.delete(keys.ai_quota(tenant, period))
+            continue
+        rolled += 1
+    return rolled
+
+
+S3_DELETE_BATCH = 1000  # DeleteObjects' limit
+
+
+@celery_app.task(
+    name="tenants.purge_objects",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(BotoCoreError, ClientError, RuntimeError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+)
+def purge_tenant_objects(self: Task, tenant_id: str) -> int:
+    """Delete every version and delete marker under a deleted tenant's prefix (the bucket is versioned).
+
+    Idempotent: a redelivered task finds fewer (or no) versions. Returns how many were deleted.
+    """
+    prefix = f"{uuid.UUID(tenant_id)}/"  # a valid tenant id, so the prefix can never be "" or another's
+    bucket = get_settings().s3_bucket
+    s3 = s3_client()
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        versions = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in (*page.get("Versions", ()), *page.get("DeleteMarkers", ()))
+        ]
+        for start in range(0, len(versions), S3_DELETE_BATCH):
+            batch = versions[start : start + S3_DELETE_BATCH]
+            result = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            if errors := result.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(errors)} object versions: {errors[0]}")
+            deleted += len(batch)
+    logger.info("purged %d object versions of tenant %s", deleted, tenant_id)
+    return deleted

@@ -361,13 +361,14 @@ def _add_roles(ctx: RenderContext) -> None:
                                     "s3:PutObject",
                                     "s3:DeleteObject",
                                     "s3:GetObjectVersion",
+                                    "s3:DeleteObjectVersion",  # purge of a deleted tenant's prefix
                                 ],
                                 "Resource": sub(f"${{{MEDIA_BUCKET}.Arn}}/*"),
                             },
                             {
                                 "Sid": "MediaList",
                                 "Effect": "Allow",
-                                "Action": "s3:ListBucket",
+                                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
                                 "Resource": bucket_arn,
                             },
                             {

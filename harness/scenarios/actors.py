@@ -9,8 +9,9 @@ The same path on both targets, through the public API wherever the app has one:
    (app/invite_tokens.py: HS256 over {purpose, tid, iid, exp} with APP_SECRET_KEY).
 
 Cleanup: Cognito users always; tenants' objects (S3) and Redis keys where the target reaches them; the tenant
-rows (cascading to everything of the tenant) only locally, as app_user in each tenant's RLS context, since the
-app has no tenant deletion API.
+rows (cascading to everything of the tenant) locally as app_user in each tenant's RLS context, and on a
+deployed target through the app's own `DELETE /api/v1/tenant` as the tenant's owner — for the declared tenants
+and for those the run's signed-in actors created themselves.
 """
 
 from __future__ import annotations
@@ -196,11 +197,15 @@ class ActorFactory:
         target = self.target
         tenant_ids = {t.id for t in self.tenants}
         subs = [u.sub for u in self.users]
+        owned: dict[str, tuple[str, Actor]] = {}  # tenant id -> (slug, an owner able to delete it)
         if target.database is not None and subs:
             try:
                 tenant_ids |= target.database.tenants_of(subs)  # also the tenants a scenario created itself
             except Exception as exc:
                 problems.append(f"listing the run's tenants: {exc}")
+        elif target.database is None:
+            owned = self._owned_tenants(problems)
+            tenant_ids |= set(owned)
         for tenant_id in sorted(tenant_ids):
             if target.objects is not None:
                 try:
@@ -212,6 +217,8 @@ class ActorFactory:
                     target.database.delete_tenant(tenant_id)
                 except Exception as exc:
                     problems.append(f"deleting tenant {tenant_id}: {exc}")
+            elif tenant_id in owned and (problem := self._delete_through_api(tenant_id, *owned[tenant_id])):
+                problems.append(problem)
         if target.redis is not None and (tenant_ids or subs):
             prefixes = [ns.prefix for ns in target.topology.redis.namespaces]
             try:
@@ -226,3 +233,42 @@ class ActorFactory:
         self.users.clear()
         self.tenants.clear()
         return problems
+
+    def _owned_tenants(self, problems: list[str]) -> dict[str, tuple[str, Actor]]:
+        """The run's tenants and an owner of each: the declared ones (their owner, unless a step deleted them
+        or changed its role) and any a signed-in actor owns (only a signed-in actor can have created one)."""
+        owned: dict[str, tuple[str, Actor]] = {}
+        for handle in self.tenants:
+            owner = next((a for a in handle.users.values() if a.role == "owner"), None)
+            if owner is not None:
+                owned[handle.id] = (handle.slug, owner)
+        for actor in self.users:
+            if actor.tokens is None:
+                continue
+            exchange = self.api.send("GET", "/api/v1/tenants", token=actor.tokens.access)
+            listing = exchange.outcome()["json"] if exchange.status == 200 else None
+            if not isinstance(listing, list):
+                problems.append(f"listing the tenants of {actor.key}: {exchange.error or exchange.status}")
+                continue
+            for tenant in listing:
+                if isinstance(tenant, dict) and tenant.get("role") == "owner":
+                    owned[str(tenant["id"])] = (str(tenant["slug"]), actor)
+        return owned
+
+    def _delete_through_api(self, tenant_id: str, slug: str, owner: Actor) -> str | None:
+        """Delete a tenant as its owner; a 403 for "not a member" means a step already deleted it."""
+        try:
+            token = owner.access_token()
+        except Exception as exc:
+            return f"deleting tenant {slug} ({tenant_id}): cannot sign in {owner.key}: {exc}"
+        exchange = self.api.send(
+            "DELETE", "/api/v1/tenant", token=token, tenant_slug=slug, json_body={"confirm": slug}
+        )
+        if exchange.status == 202:
+            return None
+        body = exchange.outcome()["json"]
+        message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+        if exchange.status == 403 and "not a member" in message:
+            return None
+        problem = exchange.error or f"{exchange.status} {exchange.response_body[:200]}"
+        return f"deleting tenant {slug} ({tenant_id}) through the API as {owner.key}: {problem}"

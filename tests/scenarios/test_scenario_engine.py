@@ -13,7 +13,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 import redis
 
@@ -216,10 +218,22 @@ def test_the_deployed_target_against_the_local_stack(
         assert result.steps_skipped == 2  # the RLS probes are local-only
         assert result.audits_run == ["object-prefix"]
         assert "MONITOR" in result.audits_skipped["redis-namespaces"]
-        run(session, ROOT / "scenarios" / "roles.yaml")
+        run_ids = [result.run_id]
+        for name in ("roles.yaml", "signup.yaml", "tenant_deletion.yaml"):
+            outcome = run(session, ROOT / "scenarios" / name)
+            assert outcome.cleanup_problems == [], (name, outcome.cleanup_problems)
+            run_ids.append(outcome.run_id)
     finally:
         session.close()
         target.close()
+    # No database access on a deployed target: the cleanup deleted the run's tenants through the API — the
+    # declared ones and the one signup.yaml created itself.
+    admin = urlsplit(stack.admin_database_url)
+    database = urlsplit(env["DATABASE_URL"]).path
+    with psycopg.connect(urlunsplit(("postgresql", admin.netloc, database, admin.query, ""))) as db:
+        for run_id in run_ids:
+            row = db.execute("SELECT count(*) FROM tenants WHERE slug LIKE %s", (f"%-{run_id}",)).fetchone()
+            assert row == (0,), f"tenants of run {run_id} left behind"
 
 
 def test_pytest_collects_runs_and_writes_junit(stack: RunningStack, tmp_path: Path) -> None:
