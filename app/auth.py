@@ -213,17 +213,22 @@ def mfa_required_for(role: str, groups: tuple[str, ...], required_groups: frozen
     return role.capitalize() in required_groups or not required_groups.isdisjoint(groups)
 
 
-async def cognito_mfa_methods(access_token: str) -> list[str]:
-    """The caller's enabled MFA methods, from Cognito's GetUser with their own access token (no IAM needed)."""
-    from botocore.exceptions import ClientError
-
+async def cognito_get_user(access_token: str) -> dict[str, Any]:
+    """Cognito's GetUser with the caller's own access token (no IAM needed), off the event loop."""
     from app.aws import cognito_client
 
     def get_user() -> dict[str, Any]:
         return cognito_client().get_user(AccessToken=access_token)  # type: ignore[no-any-return]
 
+    return await anyio.to_thread.run_sync(get_user)
+
+
+async def cognito_mfa_methods(access_token: str) -> list[str]:
+    """The caller's enabled MFA methods (GetUser's `UserMFASettingList`); errors become API errors."""
+    from botocore.exceptions import ClientError
+
     try:
-        user = await anyio.to_thread.run_sync(get_user)
+        user = await cognito_get_user(access_token)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NotAuthorizedException":
             raise Unauthorized("token revoked or user signed out") from None
@@ -299,13 +304,8 @@ async def principal_email(principal: Principal) -> str | None:
         return principal.email_hint.lower()
     if principal.token_use != "access":
         return None
-    from app.aws import cognito_client
-
-    def get_user() -> dict[str, Any]:
-        return cognito_client().get_user(AccessToken=principal.token)  # type: ignore[no-any-return]
-
     try:
-        user = await anyio.to_thread.run_sync(get_user)
+        user = await cognito_get_user(principal.token)
     except Exception as exc:  # a missing email is reported by the caller; the cause is logged here
         logger.warning("Cognito GetUser failed for %s: %s", principal.sub, exc)
         return None

@@ -19,6 +19,20 @@ T = TypeVar("T")
 
 PASSWORD = "Test-Passw0rd-" + "x" * 4 + "!"  # satisfies the pool policy; test users only
 
+# Every table of the app's schema that holds a tenant's data (app/migrations: `tenants` and the tables whose
+# `tenant_id` references it).
+TENANT_TABLES = (
+    "tenants",
+    "memberships",
+    "catalog_items",
+    "orders",
+    "donations",
+    "invites",
+    "media_objects",
+    "ai_usage",
+)
+TENANT_SCOPED = TENANT_TABLES[1:]
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"

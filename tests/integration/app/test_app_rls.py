@@ -9,21 +9,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from app_stack_clients import TenantUnderTest, add_catalog_item
+from app_stack_clients import TENANT_SCOPED, TENANT_TABLES, TenantUnderTest, add_catalog_item
 
 pytestmark = pytest.mark.integration
-
-TENANT_TABLES = (
-    "tenants",
-    "memberships",
-    "catalog_items",
-    "orders",
-    "donations",
-    "invites",
-    "media_objects",
-    "ai_usage",
-)
-TENANT_SCOPED = TENANT_TABLES[1:]
 
 
 def row_for(table: str, tenant_id: str) -> dict[str, Any]:

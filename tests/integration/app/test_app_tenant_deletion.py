@@ -9,19 +9,9 @@ import boto3
 import psycopg
 import pytest
 import redis
-from app_stack_clients import TenantUnderTest, add_catalog_item, wait_for
+from app_stack_clients import TENANT_SCOPED, TenantUnderTest, add_catalog_item, wait_for
 
 pytestmark = pytest.mark.integration
-
-TENANT_TABLES = (
-    "memberships",
-    "catalog_items",
-    "orders",
-    "donations",
-    "invites",
-    "media_objects",
-    "ai_usage",
-)
 
 
 def s3_admin(env: dict[str, str]) -> Any:
@@ -43,7 +33,7 @@ def rows_of(admin_db: psycopg.Connection[Any], tenant_id: str) -> dict[str, int]
     counts = {
         "tenants": admin_db.execute("SELECT count(*) FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
     }
-    for table in TENANT_TABLES:
+    for table in TENANT_SCOPED:
         query = f"SELECT count(*) FROM {table} WHERE tenant_id = %s"
         counts[table] = admin_db.execute(query, (tenant_id,)).fetchone()
     return {table: row[0] if row else 0 for table, row in counts.items()}
