@@ -52,15 +52,31 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
 def provision_postgres(
     topology: Topology, conn: PostgresConnection, role_password: Callable[[str], str]
 ) -> list[str]:
+    """Roles, database, schema and grants. `conn` may be a superuser (local tiers) or, as on RDS, a master
+    role with only CREATEROLE and CREATEDB: no pg_authid, no BYPASSRLS, and ownership changes need SET ROLE."""
     pg = topology.postgres
     changes: list[str] = []
     try:
         with psycopg.connect(conn.url, autocommit=True, connect_timeout=5) as admin:
+            superuser = _is_superuser(admin)
             for name, role in pg.roles.items():
-                changes += _ensure_role(admin, name, role.login, role.bypass_rls, role_password(name))
+                changes += _ensure_role(
+                    admin, conn, name, role.login, role.bypass_rls, role_password(name), superuser
+                )
+            if not superuser:
+                changes += _ensure_can_set_role(admin, pg.owner_role)
             changes += _ensure_database(admin, pg.database, pg.owner_role)
         with psycopg.connect(conn.url_for(conn.superuser, conn.password, pg.database), autocommit=True) as db:
+            # As the owner, whoever connected: what it may do, a master role may do through it.
+            db.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(pg.owner_role)))
             changes += _ensure_schema_and_grants(db, topology)
+            db.execute("RESET ROLE")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ProvisionError(
+            f"postgres: {conn.superuser} on {conn.endpoint} lacks a privilege provisioning needs: {exc}",
+            hint="connect as a superuser, or (RDS) as the master user: it needs CREATEROLE and CREATEDB, and "
+            "cannot grant BYPASSRLS (keep bypass_rls = false in topology.toml)",
+        ) from exc
     except psycopg.Error as exc:
         raise ProvisionError(
             f"postgres: provisioning failed on {conn.endpoint}: {exc}",
@@ -69,8 +85,19 @@ def provision_postgres(
     return changes
 
 
+def _is_superuser(db: psycopg.Connection) -> bool:
+    row = db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
 def _ensure_role(
-    db: psycopg.Connection, name: str, login: bool, bypass_rls: bool, password: str
+    db: psycopg.Connection,
+    conn: PostgresConnection,
+    name: str,
+    login: bool,
+    bypass_rls: bool,
+    password: str,
+    superuser: bool,
 ) -> list[str]:
     want = {
         "rolcanlogin": login,
@@ -93,9 +120,10 @@ def _ensure_role(
             "INHERIT",
         )
     )
+    # pg_roles, not pg_authid: readable without superuser (RDS's master cannot read pg_authid).
     row = db.execute(
-        "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolinherit,"
-        " rolpassword FROM pg_authid WHERE rolname = %s",
+        "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolinherit"
+        " FROM pg_roles WHERE rolname = %s",
         (name,),
     ).fetchone()
     ident = sql.Identifier(name)
@@ -107,16 +135,42 @@ def _ensure_role(
         )
         return [f"postgres: created role {name}"]
     changes = []
-    have = dict(zip(want, row[:7], strict=True))
+    have = dict(zip(want, row, strict=True))
     if have != want:
         db.execute(sql.SQL("ALTER ROLE {} WITH {}").format(ident, attrs))
         changes.append(f"postgres: reset attributes of role {name}")
-    if not scram_matches(row[7], password):
+    if not _password_matches(db, conn, name, login, password, superuser):
         db.execute(
             sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(ident, sql.Literal(scram_verifier(password)))
         )
         changes.append(f"postgres: set password of role {name}")
     return changes
+
+
+def _password_matches(
+    db: psycopg.Connection, conn: PostgresConnection, name: str, login: bool, password: str, superuser: bool
+) -> bool:
+    """A superuser reads the SCRAM verifier; anyone else finds out by logging in as the role."""
+    if superuser:
+        row = db.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (name,)).fetchone()
+        return scram_matches(row[0] if row else None, password)
+    if not login:
+        return False
+    try:
+        with psycopg.connect(conn.url_for(name, password, "postgres"), connect_timeout=5):
+            return True
+    except psycopg.OperationalError:
+        return False  # wrong password (or no way in to check): set it
+
+
+def _ensure_can_set_role(db: psycopg.Connection, owner: str) -> list[str]:
+    """A CREATEROLE role that created `owner` holds ADMIN on it (PG16) but may not act as it: creating the
+    database OWNER it, and later SET ROLE to it, need the SET option, which ADMIN lets it grant itself."""
+    row = db.execute("SELECT pg_has_role(current_user, %s, 'SET')", (owner,)).fetchone()
+    if row and row[0]:
+        return []
+    db.execute(sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE").format(sql.Identifier(owner)))
+    return [f"postgres: the connecting role may now SET ROLE {owner}"]
 
 
 def _ensure_database(db: psycopg.Connection, database: str, owner: str) -> list[str]:
@@ -180,6 +234,14 @@ def _ensure_schema_and_grants(db: psycopg.Connection, topology: Topology) -> lis
             sql.Identifier(pg.database), sql.Identifier(owner)
         ),
         f"granted CONNECT on {pg.database} to {owner}",
+    )
+    # A master role that is not a superuser (RDS) must still get in next time, after PUBLIC lost CONNECT.
+    run(
+        "SELECT rolsuper OR has_database_privilege(session_user, %s, 'CONNECT') FROM pg_roles"
+        " WHERE rolname = session_user",
+        (pg.database,),
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO SESSION_USER").format(sql.Identifier(pg.database)),
+        f"granted CONNECT on {pg.database} to the provisioning role",
     )
     for name, role in pg.roles.items():
         if role.owns_schema:

@@ -97,7 +97,7 @@ def _line_of(path: Path, needle: str) -> int:
         ('sender = "no-reply@yourdomain.com"', 'sender = "no-reply@other.com"', "ses", "must be an address of",
          None),
         ("version = 16", "version = 15", "postgres.version", "16", "version = 15"),
-        ("bypass_rls = false", "bypass_rls = true", "postgres.roles",
+        ("owns_schema = false\nbypass_rls = false", "owns_schema = false\nbypass_rls = true", "postgres.roles",
          "must not bypass RLS", None),
         ('mfa = "OPTIONAL"', 'mfa = "SOMETIMES"', "cognito.mfa", "'OFF', 'OPTIONAL' or 'ON'", "SOMETIMES"),
         ('value = "${cognito.client_id}"', 'value = "${cognito.clientid}"', "parameters[4].value",

@@ -4,7 +4,8 @@ Every table is under RLS (enabled AND forced) with one policy on `app_current_te
 `current_setting('app.tenant_id', true)`: with no tenant set the runtime role sees and writes nothing.
 Two SECURITY DEFINER functions answer the only questions asked before a tenant is known: "which tenants is
 this Cognito user a member of" and "is this user a member of tenant <slug>" (owned by the migrator, which
-bypasses RLS; they return only the caller-named user's own memberships).
+reads every membership through the policy of revision 0002; they return only the caller-named user's own
+memberships).
 
 Revision ID: 0001
 Revises:
