@@ -338,6 +338,24 @@ LEDGER: tuple[Behaviour, ...] = (
         "s3-anonymous",
     ),
     Behaviour(
+        "s3.public-access-block-writes",
+        "S3",
+        "Under the bucket's Block Public Access settings, writes that would make data public are refused (403 "
+        "AccessDenied): public ACLs (canned, x-amz-grant-* headers, ACL documents, a POST form's acl) under "
+        "BlockPublicAcls, a public bucket policy under BlockPublicPolicy.",
+        True,
+        _t(
+            "test_s3_public_access_block",
+            "test_public_acls_are_refused_under_block_public_acls",
+            "test_a_public_policy_is_refused_under_block_public_policy",
+            "test_without_block_public_access_public_acls_are_accepted",
+            "test_a_presigned_post_with_a_public_acl_is_refused",
+        ),
+        "s3-public-access-block",
+        "Account-level Block Public Access and Object Ownership (ACLs disabled) are not emulated; the bucket's "
+        "own settings, which the topology sets, are.",
+    ),
+    Behaviour(
         "s3.header-signed-requests",
         "S3",
         "Header-signed requests (every boto3 call) are refused with a wrong secret key (SignatureDoesNotMatch).",

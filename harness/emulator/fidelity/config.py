@@ -18,6 +18,7 @@ COGNITO_ISSUER = "cognito-issuer"
 S3_PRESIGNED_URL = "s3-presigned-url"
 S3_PRESIGNED_POST = "s3-presigned-post"
 S3_ANONYMOUS = "s3-anonymous"
+S3_PUBLIC_ACCESS_BLOCK = "s3-public-access-block"
 
 CHECKS: Mapping[str, str] = {
     COGNITO_SECRET_HASH: "SECRET_HASH required and verified for app clients with a secret (every auth flow, "
@@ -38,6 +39,9 @@ CHECKS: Mapping[str, str] = {
     "field and the file size meet",
     S3_ANONYMOUS: "unsigned S3 requests are refused with AccessDenied unless the bucket policy is public and "
     "Block Public Access allows it",
+    S3_PUBLIC_ACCESS_BLOCK: "a bucket's Block Public Access settings hold for writes: public ACLs (canned, grant "
+    "headers, ACL documents, a POST form's `acl`) refused under BlockPublicAcls, a public bucket policy under "
+    "BlockPublicPolicy (403 AccessDenied)",
 }
 """Every check by name, with what it makes the emulator do. All run unless switched off."""
 

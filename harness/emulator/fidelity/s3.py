@@ -13,7 +13,11 @@ error codes and XML bodies:
   unlisted (`Extra input fields`), fails a condition (`Policy Condition failed`), or whose file is outside
   `content-length-range` (`EntityTooSmall` / `EntityTooLarge`);
 - any other unsigned request moto would route to S3 (`AccessDenied`), unless the bucket's policy is public and
-  its Block Public Access settings do not restrict public buckets (CORS preflights pass).
+  its Block Public Access settings do not restrict public buckets (CORS preflights pass);
+- under the bucket's Block Public Access settings (moto stores them and ignores them): with BlockPublicAcls, a
+  write that sets a public ACL — `x-amz-acl: public-read|public-read-write|authenticated-read`, an
+  `x-amz-grant-*` header or an `?acl` document naming the AllUsers/AuthenticatedUsers groups, a POST form's
+  `acl` field; with BlockPublicPolicy, a `PUT ?policy` whose policy is public (`AccessDenied`, as S3 answers).
 
 Requests signed in the Authorization header (what boto3 sends for every API call) pass untouched.
 """
@@ -32,7 +36,13 @@ from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from harness.emulator.fidelity import sigv4
-from harness.emulator.fidelity.config import S3_ANONYMOUS, S3_PRESIGNED_POST, S3_PRESIGNED_URL, FidelityConfig
+from harness.emulator.fidelity.config import (
+    S3_ANONYMOUS,
+    S3_PRESIGNED_POST,
+    S3_PRESIGNED_URL,
+    S3_PUBLIC_ACCESS_BLOCK,
+    FidelityConfig,
+)
 from harness.emulator.fidelity.wsgi import read_body, s3_error
 
 MAX_EXPIRES_SECONDS = 604800  # a week
@@ -52,6 +62,15 @@ SIGV2_REGIONS = frozenset(
 )
 # Form fields a POST policy need not list.
 UNLISTED_POST_FIELDS = frozenset({"policy", "x-amz-signature", "file", "signature", "awsaccesskeyid"})
+# ACLs S3 counts as public (Block Public Access): canned ones, and grants to these two groups.
+PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+PUBLIC_GROUP_URIS = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
+GRANT_HEADERS = tuple(
+    f"x-amz-grant-{grant}" for grant in ("read", "write", "read-acp", "write-acp", "full-control")
+)
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your key and signing method."
@@ -140,6 +159,7 @@ class S3PresignCheck:
         self.check_urls = config.enabled(S3_PRESIGNED_URL)
         self.check_posts = config.enabled(S3_PRESIGNED_POST)
         self.check_anonymous = config.enabled(S3_ANONYMOUS)
+        self.check_public_block = config.enabled(S3_PUBLIC_ACCESS_BLOCK)
         self._dispatcher: Any = None
         self.credentials = dict(config.credentials)
 
@@ -162,9 +182,33 @@ class S3PresignCheck:
             if names >= V2_PARAMETERS:
                 return self._presigned_v2(environ)
         if self._is_form_post(environ):
-            return self._form_post(environ) if self.check_posts else None
+            return self._form_post(environ) if (self.check_posts or self.check_public_block) else None
         if self.check_anonymous and self._is_anonymous_s3(environ, query):
             return self._anonymous(environ)
+        if self.check_public_block and str(environ.get("REQUEST_METHOD", "")).upper() == "PUT":
+            return self._public_access_block(environ, query)
+        return None
+
+    # -- Block Public Access -----------------------------------------------------------------------
+
+    def _public_access_block(self, environ: WSGIEnvironment, query: str) -> Refusal | None:
+        """A write the bucket's Block Public Access settings forbid (signed or presigned alike)."""
+        name = bucket_of(environ)
+        block = getattr(self._bucket(name), "public_access_block", None) if name else None
+        if block is None:
+            return None
+        names = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
+        if "policy" in names:
+            if _flag(block, "block_public_policy") and _policy_is_public(read_body(environ)):
+                return Refusal(403, "AccessDenied", "Access Denied")
+            return None
+        if not _flag(block, "block_public_acls"):
+            return None
+        headers = request_headers(environ)
+        if _public_acl_headers(headers):
+            return Refusal(403, "AccessDenied", "Access Denied")
+        if "acl" in names and any(uri.encode() in read_body(environ) for uri in PUBLIC_GROUP_URIS):
+            return Refusal(403, "AccessDenied", "Access Denied")
         return None
 
     # -- unsigned requests -------------------------------------------------------------------------
@@ -319,7 +363,18 @@ class S3PresignCheck:
             size = len(fields["file"].encode())
         else:
             return Refusal(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-        return self._post_policy(environ, fields, size)
+        refusal = self._post_policy(environ, fields, size) if self.check_posts else None
+        if (
+            refusal is None
+            and self.check_public_block
+            and fields.get("acl", "").lower() in PUBLIC_CANNED_ACLS
+        ):
+            bucket_name = bucket_of(environ)
+            bucket = self._bucket(bucket_name) if bucket_name else None
+            block = getattr(bucket, "public_access_block", None)
+            if block is not None and _flag(block, "block_public_acls"):
+                return Refusal(403, "AccessDenied", "Access Denied")
+        return refusal
 
     def _post_policy(self, environ: WSGIEnvironment, fields: dict[str, str], size: int) -> Refusal | None:
         policy_b64 = fields.get("policy")
@@ -418,6 +473,25 @@ def _publicly_readable(bucket: Any) -> bool:
     try:
         return bool(bucket_policy_is_public(policy))
     except Exception:  # an unreadable policy grants nothing
+        return False
+
+
+def _flag(block: Any, name: str) -> bool:
+    return str(getattr(block, name, "")).lower() == "true"
+
+
+def _public_acl_headers(headers: Mapping[str, str]) -> bool:
+    if headers.get("x-amz-acl", "").strip().lower() in PUBLIC_CANNED_ACLS:
+        return True
+    return any(uri in headers.get(grant, "") for grant in GRANT_HEADERS for uri in PUBLIC_GROUP_URIS)
+
+
+def _policy_is_public(policy: bytes) -> bool:
+    from moto.s3.utils import bucket_policy_is_public
+
+    try:
+        return bool(bucket_policy_is_public(policy))
+    except Exception:  # unreadable: S3 refuses it for its own reason (MalformedPolicy), moto says which
         return False
 
 
