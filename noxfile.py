@@ -80,6 +80,12 @@ def logs(session: nox.Session) -> None:
 
 
 @nox.session
+def psql(session: nox.Session) -> None:
+    """psql on the app's database (`-- --tenant acme -c 'select * from orders'`, `-- --role admin`)."""
+    _harness(session, "psql")
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (starts its own stack on free ports; pytest args after `--`)."""
     bin_dir = _harness_venv(session)

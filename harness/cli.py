@@ -1,4 +1,4 @@
-"""The `harness` command: up, down, status, env, logs, reset, provision, scenarios.
+"""The `harness` command: up, down, status, env, logs, psql, reset, provision, deploy, scenarios.
 
 Human output (progress, tables) goes to stderr; machine output (`env`, `status --json`) to stdout, so
 `eval "$(harness env --format shell)"` and `harness status --json | jq` work.
@@ -246,6 +246,36 @@ def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
                     click.echo(line, nl=False)
                 else:
                     time.sleep(0.2)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--role", default="app_user", show_default=True, help="a topology role, or `admin` (superuser)")
+@click.option("--tenant", metavar="SLUG|ID", help="run inside this tenant's RLS context (app.tenant_id)")
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+@handle_errors
+def psql(obj: Context, role: str, tenant: str | None, psql_args: tuple[str, ...]) -> None:
+    """Open psql on the app's database as ROLE, optionally as one tenant sees it (extra args go to psql)."""
+    from harness.backends.embedded import postgres_bin_dir
+    from harness.provision.apply import role_password
+    from harness.psql import psql_invocation, tenant_by_slug
+
+    runner = obj.runner()
+    admin = runner.admin_connections()[0]
+    invocation = psql_invocation(
+        runner.topology,
+        admin,
+        lambda name: role_password(runner.state, name),
+        postgres_bin_dir() / "psql",
+        role=role,
+        tenant=tenant,
+        args=psql_args,
+        find_tenant=tenant_by_slug(admin, runner.topology.postgres.database),
+    )
+    where = f" in tenant {tenant} ({invocation.tenant_id})" if invocation.tenant_id else ""
+    err.print(f"psql as {invocation.role}{where} on {admin.endpoint}/{runner.topology.postgres.database}")
+    sys.stdout.flush()
+    os.execve(invocation.argv[0], invocation.argv, os.environ | invocation.env)
 
 
 @main.command()
