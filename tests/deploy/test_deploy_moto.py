@@ -16,6 +16,8 @@ import pytest
 
 Endpoint = Any  # conftest.Endpoint (conftest modules are not importable by name)
 
+# One story on one emulator (first deploy, no-op, new image, ...), in order: under `-n N`, pyproject's
+# `--dist loadfile` keeps the module on one worker.
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = ROOT / "topology.toml"
