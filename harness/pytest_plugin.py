@@ -8,6 +8,7 @@
   line, are collected as tests (harness/scenarios/collect.py). `--target local|deployed` chooses where they
   run; `deployed` needs `--deployed-outputs FILE` (the stack's CloudFormation outputs).
 - `tenant_factory`, `api_client`, `inbox` (and `scenario_target`, `scenario_session`) for Python tests.
+- `pristine_database`: a migrated, empty database of the test's own, cloned from a template in milliseconds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from harness.testing import RunningStack, attach_stack, start_stack
 
 if TYPE_CHECKING:
+    from harness.clones import ClonedDatabase
     from harness.scenarios.collect import ScenarioFile
     from harness.scenarios.fixtures import ActorInbox, TenantFactory
     from harness.scenarios.http import ApiClient
@@ -143,6 +145,21 @@ def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def pristine_database(stack: RunningStack) -> Iterator[ClonedDatabase]:
+    """A database of the test's own, migrated and empty, cloned from a template (harness/clones.py); dropped
+    afterwards. `.database_url` (the runtime role, RLS enforced), `.migrator_url`, `.admin_url`, `.contract`
+    (the backend's env contract pointed at it, to start an app process on it)."""
+    from harness.clones import DatabaseCloner
+
+    cloner = DatabaseCloner(stack.runner)
+    clone = cloner.clone()
+    try:
+        yield clone
+    finally:
+        cloner.drop(clone.name)
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

@@ -409,13 +409,29 @@ class LocalRunner:
         ports: dict[str, int],
         progress: Progress,
     ) -> None:
-        """Run one of the app's one-off commands (migrate, seed) with the env contract; log to its own file."""
+        """Run one of the app's one-off commands (migrate, seed) with the env contract; log to its own file.
+        A failure marks the app state as not done, so the next `up` runs the steps again."""
+        try:
+            self.run_one_off(label, argv, contract, ports, progress)
+        except ServiceStartError:
+            self.state.write_json(APP_STATE_FILE, {"inputs": self._inputs_digest(), "ok": False})
+            raise
+
+    def run_one_off(
+        self,
+        label: str,
+        argv: Sequence[str],
+        contract: Mapping[str, str],
+        ports: dict[str, int] | None = None,
+        progress: Progress = _no_progress,
+    ) -> None:
+        """Run an app command to completion with `contract` as its environment (a process here, or a one-off
+        container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails."""
         progress(label, " ".join(argv))
         if self._docker is not None:  # a one-off container from the app image, as ECS runs them
             t0 = time.monotonic()
-            code, log = self._docker.run_one_off(label, argv, contract, ports)
+            code, log = self._docker.run_one_off(label, argv, contract, ports or self._ports())
             if code != 0:
-                self.state.write_json(APP_STATE_FILE, {"inputs": self._inputs_digest(), "ok": False})
                 raise ServiceStartError(
                     f"{label}: `{shlex.join(argv)}` failed in its container (exit {code}); last lines of "
                     f"{log}:\n{_indent(tail(log))}",
@@ -445,7 +461,6 @@ class LocalRunner:
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ServiceStartError(f"{label}: `{shlex.join(argv)}` could not run: {exc}") from exc
         if result.returncode != 0:
-            self.state.write_json(APP_STATE_FILE, {"inputs": self._inputs_digest(), "ok": False})
             raise ServiceStartError(
                 f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
                 f"{_indent(tail(log))}",
@@ -480,6 +495,10 @@ class LocalRunner:
                     future.result()
         self.state.write_json(APP_STATE_FILE, {"inputs": digest, "ok": True})
         report.migrated = True
+
+    def inputs_digest(self) -> str:
+        """A digest of the app's one-off commands and of every file under `[app] inputs`."""
+        return self._inputs_digest()
 
     def _inputs_digest(self) -> str:
         h = hashlib.sha256()
