@@ -80,6 +80,12 @@ def logs(session: nox.Session) -> None:
 
 
 @nox.session
+def seed(session: nox.Session) -> None:
+    """Load seed/ again into the running stack (idempotent)."""
+    _harness(session, "seed")
+
+
+@nox.session
 def psql(session: nox.Session) -> None:
     """psql on the app's database (`-- --tenant acme -c 'select * from orders'`, `-- --role admin`)."""
     _harness(session, "psql")

@@ -1,4 +1,4 @@
-"""The `harness` command: up, down, status, env, logs, psql, reset, provision, deploy, scenarios.
+"""The `harness` command: up, down, status, env, logs, psql, seed, migrate, reset, provision, deploy, scenarios.
 
 Human output (progress, tables) goes to stderr; machine output (`env`, `status --json`) to stdout, so
 `eval "$(harness env --format shell)"` and `harness status --json | jq` work.
@@ -246,6 +246,37 @@ def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
                     click.echo(line, nl=False)
                 else:
                     time.sleep(0.2)
+
+
+def _app_step(obj: Context, step: str) -> None:
+    runner = obj.runner()
+    argv = getattr(runner.topology.app, step)
+    if not argv:
+        raise HarnessError(f"the topology's [app] table has no `{step}` command", hint="see docs/topology.md")
+    down = [s.name for s in runner.status(include_app=False) if not s.healthy]
+    if down:
+        raise HarnessError(
+            f"the stack is not up ({', '.join(down)} not healthy)", hint="run `harness up` first"
+        )
+    t0 = time.monotonic()
+    runner.run_one_off(step, argv, runner.env("backend"), progress=_progress)
+    err.print(f"{step}: done in {time.monotonic() - t0:.2f}s (log: {runner.state.log_file(step)})")
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def seed(obj: Context) -> None:
+    """Load the seed again (idempotent: seeded users get their dev passwords and groups back)."""
+    _app_step(obj, "seed")
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def migrate(obj: Context) -> None:
+    """Run the app's migrations (as app_migrator) against the running stack."""
+    _app_step(obj, "migrate")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
