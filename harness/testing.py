@@ -76,8 +76,7 @@ class RunningStack:
 
     def stop(self) -> None:
         if self.owned:
-            self.runner.down()
-            self.runner.state.wipe()
+            self.runner.reset()  # down, then its state: the state dir, and on the Docker tier its volumes
 
 
 def start_stack(
