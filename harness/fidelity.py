@@ -237,11 +237,18 @@ LEDGER: tuple[Behaviour, ...] = (
     Behaviour(
         "cognito.signing-key-per-pool",
         "Cognito",
-        "Every user pool signs with its own RSA keys (kid per key).",
-        False,
-        _t("test_known_gaps", "test_every_pool_signs_with_the_same_key"),
-        note="moto signs every pool's tokens with one key pair shipped inside moto (kid 'dummy'): the issuer "
-        "check is what tells pools apart locally.",
+        "Every user pool signs with its own RSA keys (kid per key); a token verifies only against its own pool's "
+        "JWKS.",
+        True,
+        _t(
+            "test_cognito_pool_keys",
+            "test_every_pool_has_its_own_key_and_kid",
+            "test_a_token_verifies_only_against_its_own_pool",
+            "test_id_tokens_and_refreshed_tokens_use_the_pool_key_too",
+        ),
+        "cognito-pool-keys",
+        "moto ships one key pair for every pool (kid 'dummy'); the emulator re-signs with a key per pool, kept "
+        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests (local only).",
     ),
     Behaviour(
         "s3.presigned-url-signature",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from harness.emulator.config import STATE_CHANGED_KEY
 from harness.emulator.control import HarnessControlMiddleware
 from harness.emulator.mail import SesCaptureMiddleware
 from harness.emulator.runtime import EmulatorRuntime
@@ -59,9 +60,9 @@ class RequestGateMiddleware:
         try:
             result = self.app(environ, start_response)
         except BaseException:
-            self._finish(mutating)
+            self._finish(mutating or bool(environ.get(STATE_CHANGED_KEY)))
             raise
-        return _GatedResponse(result, lambda: self._finish(mutating))
+        return _GatedResponse(result, lambda: self._finish(mutating or bool(environ.get(STATE_CHANGED_KEY))))
 
     def _finish(self, mutating: bool) -> None:
         try:

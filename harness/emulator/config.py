@@ -27,6 +27,9 @@ CONTROL_PREFIX = "/_harness/"
 
 # Services whose moto app is built in the background right after start, so the app's first calls do not pay
 # for importing them (ssm alone takes about a second).
+# A WSGI environ key a check sets when a read-only request changed the state (e.g. made a pool's signing key),
+# so the request gate schedules a snapshot as for a changing request.
+STATE_CHANGED_KEY = "harness.state_changed"
 PREWARM_SERVICES = ("s3", "cognito-idp", "ses", "sesv2", "secretsmanager", "ssm", "sts")
 
 

@@ -4,6 +4,9 @@
 - POST /_harness/snapshot       write a snapshot now: {"bytes", "ms", "capture_ms", "backends", ...}
 - POST /_harness/reset          empty every backend and the captured mail, delete the state file
 - GET  /_harness/ses/messages   captured mail, oldest first; filters: ?to=ADDRESS&since_id=MESSAGE_ID
+- GET  /_harness/cognito/signing-key?pool=POOL_ID
+                                the pool's private signing key as a JWK (check `cognito-pool-keys`), for tests
+                                that must mint tokens with chosen claims (expired, another issuer); local only
 """
 
 from __future__ import annotations
@@ -60,11 +63,43 @@ def _ses_messages(runtime: EmulatorRuntime, query: dict[str, str]) -> _Response:
     return 200, messages
 
 
+def _cognito_signing_key(runtime: EmulatorRuntime, query: dict[str, str]) -> _Response:
+    from harness.emulator.fidelity import keys
+
+    pool_id = query.get("pool", "")
+    if not keys.enabled():
+        return 409, {
+            "error": "per-pool signing keys are off (check cognito-pool-keys): moto's shared key signs",
+            "hint": "remove cognito-pool-keys from --fidelity-off / HARNESS_EMULATOR_FIDELITY_OFF",
+        }
+    with runtime.gate.shared():
+        pool = _user_pool(runtime.config.account_id, pool_id)
+        if pool is None:
+            return 404, {"error": f"no user pool {pool_id!r}", "hint": "pass ?pool=<user pool id>"}
+        made = getattr(pool, "harness_signing_kid", None) is None
+        jwk = keys.private_jwk(pool)
+    if made:
+        runtime.note_mutation()  # a new key: the next snapshot must carry it
+    return 200, jwk
+
+
+def _user_pool(account_id: str, pool_id: str) -> Any:
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    backends: Any = cognitoidp_backends
+    for backend in dict.values(dict.get(backends, account_id) or {}):
+        pool = backend.user_pools.get(pool_id)
+        if pool is not None:
+            return pool
+    return None
+
+
 ROUTES: dict[str, dict[str, _Handler]] = {
     "health": {"GET": _health},
     "snapshot": {"POST": _snapshot},
     "reset": {"POST": _reset},
     "ses/messages": {"GET": _ses_messages},
+    "cognito/signing-key": {"GET": _cognito_signing_key},
 }
 
 

@@ -7,7 +7,8 @@ like AWS, from moto's own state, without changing moto:
 
 - `S3PresignCheck` (`s3.py`): checks `s3-presigned-url`, `s3-presigned-post`, `s3-anonymous`.
 - `CognitoCheck` + `CognitoAuth` (`cognito.py`): checks `cognito-secret-hash`, `cognito-auth-flows`,
-  `cognito-srp`, `cognito-totp`, `cognito-mfa`, `cognito-refresh-rotation`, `cognito-revoke`, `cognito-issuer`.
+  `cognito-srp`, `cognito-totp`, `cognito-mfa`, `cognito-refresh-rotation`, `cognito-revoke`, `cognito-issuer`,
+  `cognito-pool-keys` (`keys.py`).
 
 Every check is on by default. Switch one off only to diagnose a difference from AWS:
 `python -m harness.emulator --fidelity-off cognito-srp,s3-presigned-url` or

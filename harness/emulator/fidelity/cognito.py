@@ -11,8 +11,8 @@ them itself from moto's objects:
 - AssociateSoftwareToken / VerifySoftwareToken with a real base32 secret per user and RFC 6238 codes;
 - GetTokensFromRefreshToken with refresh-token rotation and its grace period, and RevokeToken;
 - SECRET_HASH on SignUp, ConfirmSignUp, ForgotPassword, ConfirmForgotPassword, ResendConfirmationCode (then moto);
-- tokens whose `iss` is `<public url>/<pool id>`, next to the JWKS moto already serves, and an
-  openid-configuration naming that issuer.
+- tokens whose `iss` is `<public url>/<pool id>`, next to the pool's JWKS, and an openid-configuration naming
+  that issuer; each pool signs with a key of its own (`keys.py`), which its JWKS serves.
 
 State that must survive a restart lives on moto's own objects (so the emulator's snapshots carry it), as plain
 data: `user.harness_totp` / `user.harness_totp_pending`, `pool.harness_refresh` (per refresh token: issued,
@@ -35,11 +35,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from harness.emulator.fidelity import srp, totp
+from harness.emulator.config import STATE_CHANGED_KEY
+from harness.emulator.fidelity import keys, srp, totp
 from harness.emulator.fidelity.config import (
     COGNITO_AUTH_FLOWS,
     COGNITO_ISSUER,
     COGNITO_MFA,
+    COGNITO_POOL_KEYS,
     COGNITO_REFRESH_ROTATION,
     COGNITO_REVOKE,
     COGNITO_SECRET_HASH,
@@ -77,6 +79,7 @@ TOKEN_VALIDITY = {
 }
 INVALID_SESSION = "Invalid session for the user."
 _OPENID_PATH = re.compile(r"^/(?P<pool>[\w-]+_[0-9A-Za-z]+)/\.well-known/openid-configuration$")
+_JWKS_PATH = re.compile(r"^/(?P<pool>[\w-]+_[0-9A-Za-z]+)/\.well-known/jwks\.json$")
 
 
 class CognitoError(Exception):
@@ -150,6 +153,7 @@ class CognitoAuth:
         self.public_url = public_url.rstrip("/")
         self.clock = clock
         self.required_groups = frozenset(config.mfa_required_groups)
+        keys.install(config.enabled(COGNITO_POOL_KEYS))
         self._lock = threading.RLock()
         self._sessions: dict[str, Session] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
@@ -820,6 +824,22 @@ class CognitoAuth:
 
     # -- discovery ---------------------------------------------------------------------------------
 
+    def find_pool(self, pool_id: str) -> Any:
+        """moto's user pool with that id in this account, or None."""
+        for _, backend in self._backends():
+            pool = backend.user_pools.get(pool_id)
+            if pool is not None:
+                return pool
+        return None
+
+    def jwks(self, pool_id: str) -> tuple[dict[str, Any], bool] | None:
+        """(the pool's JWKS, whether its key was made just now), or None for an unknown pool."""
+        pool = self.find_pool(pool_id)
+        if pool is None:
+            return None
+        made = getattr(pool, "harness_signing_kid", None) is None
+        return keys.public_jwks(pool), made
+
     def openid_configuration(self, pool_id: str) -> dict[str, Any]:
         issuer = self.issuer(pool_id)
         return {
@@ -843,14 +863,17 @@ class CognitoCheck:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if target.startswith(TARGET_PREFIX):
             return self._operation(target[len(TARGET_PREFIX) :], environ, start_response)
-        if self.auth.on(COGNITO_ISSUER) and str(environ.get("REQUEST_METHOD", "")).upper() == "GET":
-            match = _OPENID_PATH.match(str(environ.get("PATH_INFO", "")))
-            if match:
-                payload = json.dumps(self.auth.openid_configuration(match["pool"])).encode()
-                start_response(
-                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
-                )
-                return [payload]
+        is_get = str(environ.get("REQUEST_METHOD", "")).upper() == "GET"
+        path = str(environ.get("PATH_INFO", ""))
+        if is_get and self.auth.on(COGNITO_ISSUER) and (match := _OPENID_PATH.match(path)):
+            return _json_document(start_response, self.auth.openid_configuration(match["pool"]))
+        if is_get and self.auth.on(COGNITO_POOL_KEYS) and (match := _JWKS_PATH.match(path)):
+            found = self.auth.jwks(match["pool"])
+            if found is not None:
+                document, made = found
+                if made:
+                    environ[STATE_CHANGED_KEY] = True  # a new key: the next snapshot must carry it
+                return _json_document(start_response, document)
         return self.app(environ, start_response)
 
     def _operation(
@@ -869,3 +892,9 @@ class CognitoCheck:
         if result is None:
             return self.app(environ, start_response)
         return json_response(start_response, 200, result)
+
+
+def _json_document(start_response: StartResponse, document: dict[str, Any]) -> Iterable[bytes]:
+    payload = json.dumps(document).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]

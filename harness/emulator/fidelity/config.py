@@ -15,6 +15,7 @@ COGNITO_MFA = "cognito-mfa"
 COGNITO_REFRESH_ROTATION = "cognito-refresh-rotation"
 COGNITO_REVOKE = "cognito-revoke"
 COGNITO_ISSUER = "cognito-issuer"
+COGNITO_POOL_KEYS = "cognito-pool-keys"
 S3_PRESIGNED_URL = "s3-presigned-url"
 S3_PRESIGNED_POST = "s3-presigned-post"
 S3_ANONYMOUS = "s3-anonymous"
@@ -33,6 +34,8 @@ CHECKS: Mapping[str, str] = {
     COGNITO_REVOKE: "RevokeToken revokes a refresh token and every access token issued from it",
     COGNITO_ISSUER: "tokens name a local issuer <public url>/<pool id> whose /.well-known/jwks.json and "
     "openid-configuration the emulator serves",
+    COGNITO_POOL_KEYS: "every user pool signs with its own RSA key (own kid), served as that pool's JWKS "
+    "(moto signs every pool with one key shipped inside moto)",
     S3_PRESIGNED_URL: "SigV4 query-signed URLs verified (method, path, query, signed headers, X-Amz-Expires, "
     "credential scope); SigV2 URLs refused",
     S3_PRESIGNED_POST: "browser POST uploads need a SigV4-signed, unexpired policy whose conditions every form "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from app_stack_clients import ApiClient, Cognito, TenantUnderTest, User, unique
@@ -29,13 +28,15 @@ def forged(claims: dict[str, Any], key: Any, kid: str) -> str:
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
-def emulator_signing_key() -> Any:
-    """The private key moto signs its Cognito tokens with (only where the stack emulates Cognito)."""
-    try:
-        packed = resources.files("moto.cognitoidp").joinpath("resources/jwks-private.json.gz").read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        pytest.skip("needs the emulator's signing key to mint an expired but validly signed token")
-    return jwt.PyJWK(json.loads(gzip.decompress(packed))).key
+def emulator_signing_key(stack: Any) -> Any:
+    """The pool's private signing key, from the emulator's test aid (each pool has its own key, as on AWS)."""
+    env = stack.env()
+    response = httpx.get(
+        f"{env['AWS_ENDPOINT_URL']}/_harness/cognito/signing-key",
+        params={"pool": env["COGNITO_USER_POOL_ID"]},
+    )
+    assert response.status_code == 200, response.text
+    return jwt.PyJWK(response.json()).key
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_unsigned_token(stack: Any, user: User) -> None:
 
 
 def test_expired_token(stack: Any, user: User) -> None:
-    key = emulator_signing_key()
+    key = emulator_signing_key(stack)
     claims = jwt.decode(user.tokens.access, options={"verify_signature": False})
     now = int(time.time())
     claims |= {"iat": now - 7200, "auth_time": now - 7200, "exp": now - 3600}
@@ -112,7 +113,7 @@ def test_token_of_another_client(
 
 
 def test_token_of_another_issuer(stack: Any, user: User) -> None:
-    key = emulator_signing_key()
+    key = emulator_signing_key(stack)
     claims = jwt.decode(user.tokens.access, options={"verify_signature": False})
     claims["iss"] = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_other"
     token = forged(claims, key, jwt.get_unverified_header(user.tokens.access)["kid"])
