@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 BACKEND_CHOICES = ("embedded", "docker")  # harness.runner.BACKENDS (not imported here: the CLI starts fast)
+APP_ON_CHOICES = ("container", "host")  # harness.runner.APP_PLACES
 
 
 class Context:
@@ -39,12 +40,14 @@ class Context:
         env: str,
         ports: str | None,
         backend: str | None = None,
+        app_on: str | None = None,
     ) -> None:
         self.topology_path = Path(topology_path) if topology_path else None
         self.state_dir = Path(state_dir) if state_dir else None
         self.env = env
         self.ports = ports
         self.backend = backend
+        self.app_on = app_on
 
     def runner(self) -> Any:
         from harness.runner import LocalRunner
@@ -52,7 +55,7 @@ class Context:
         path = self.topology_path or find_topology_file()
         topology = load_topology(path, env=self.env)
         state = StateDir(self.state_dir.resolve() if self.state_dir else default_state_dir(path))
-        return LocalRunner(topology, state, self.ports, backend=self.backend)
+        return LocalRunner(topology, state, self.ports, backend=self.backend, app_on=self.app_on)
 
 
 def handle_errors(func: F) -> F:
@@ -99,6 +102,13 @@ def _progress(component: str, message: str) -> None:
     help="embedded (processes, the default) or docker (containers); same as HARNESS_BACKEND; "
     "default: what this state dir last ran on",
 )
+@click.option(
+    "--app-on",
+    type=click.Choice(APP_ON_CHOICES),
+    default=None,
+    help="docker tier: run the backend and worker in containers (default) or on this host beside the "
+    "containers; same as HARNESS_APP_ON; default: what this state dir last did",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -107,21 +117,22 @@ def main(
     env: str,
     ports: str | None,
     backend: str | None,
+    app_on: str | None,
 ) -> None:
     """Local-first emulated AWS environment for the multi-tenant SaaS."""
-    ctx.obj = Context(topology_path, state_dir, env, ports, backend)
+    ctx.obj = Context(topology_path, state_dir, env, ports, backend, app_on)
 
 
 def backend_option(func: F) -> F:
-    """`--backend` after the command too (`nox -s up -- --backend docker` appends it there)."""
+    """`--backend` and `--app-on` after the command too (`nox -s up -- --backend docker` appends them there)."""
 
     def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
         if value is not None:
             obj = ctx.find_object(Context)
             if obj is not None:
-                obj.backend = value
+                setattr(obj, str(param.name), value)
 
-    return click.option(
+    with_backend = click.option(
         "--backend",
         type=click.Choice(BACKEND_CHOICES),
         default=None,
@@ -129,6 +140,15 @@ def backend_option(func: F) -> F:
         callback=remember,
         help="embedded or docker (same as `harness --backend`)",
     )(func)
+    return click.option(
+        "--app-on",
+        "app_on",
+        type=click.Choice(APP_ON_CHOICES),
+        default=None,
+        expose_value=False,
+        callback=remember,
+        help="docker tier: the app in containers or on this host (same as `harness --app-on`)",
+    )(with_backend)
 
 
 @main.command()

@@ -41,6 +41,8 @@ BACKEND_FILE = "backend.json"
 COMMAND_TIMEOUT_SECONDS = 300.0
 BACKEND_ENV = "HARNESS_BACKEND"
 BACKENDS = ("embedded", "docker")
+APP_ON_ENV = "HARNESS_APP_ON"
+APP_PLACES = ("container", "host")  # where the Docker tier runs the app (the embedded tier: always the host)
 
 
 class Component(Protocol):
@@ -118,8 +120,34 @@ def requested_backend(cli_value: str | None, state: StateDir) -> str:
     return str(saved) if saved in BACKENDS else "embedded"
 
 
+def _tier_name(backend: str, app_on: str) -> str:
+    if backend != "docker":
+        return f"the {backend} tier"
+    return "the docker tier (app " + ("in containers)" if app_on == "container" else "on the host)")
+
+
+def requested_app_on(cli_value: str | None, state: StateDir, backend: str) -> str:
+    """Where the Docker tier runs the app: the flag, else HARNESS_APP_ON, else what this state dir last did,
+    else in containers. The embedded tier always runs it on the host."""
+    if backend != "docker":
+        return "host"
+    explicit = cli_value or os.environ.get(APP_ON_ENV) or None
+    if explicit is not None:
+        if explicit not in APP_PLACES:
+            raise HarnessError(
+                f"--app-on {explicit!r} is not one of {', '.join(APP_PLACES)}",
+                hint=f"--app-on host (or {APP_ON_ENV}=host) runs the backend and worker here, beside containers",
+            )
+        return explicit
+    saved = state.read_json(BACKEND_FILE) if state.exists else {}
+    if saved.get("backend") == "docker" and saved.get("app_on") in APP_PLACES:
+        return str(saved["app_on"])
+    return "container"
+
+
 class LocalRunner:
-    """Runs a topology on this machine: the embedded tier (processes) or the Docker tier (containers)."""
+    """Runs a topology on this machine: the embedded tier (processes) or the Docker tier (containers, with the
+    app in containers or, with `app_on="host"`, as processes here)."""
 
     def __init__(
         self,
@@ -127,12 +155,14 @@ class LocalRunner:
         state: StateDir,
         ports_mode: str | None = None,
         backend: str | None = None,
+        app_on: str | None = None,
     ) -> None:
         self.topology = topology
         self.state = state
         self.ports_mode = requested_mode(ports_mode)
         self.project_dir = topology.source.resolve().parent
         self.backend = requested_backend(backend, state)
+        self.app_on = requested_app_on(app_on, state, self.backend)
         self._docker: DockerTier | None = None
         if self.backend == "docker":
             from harness.backends.docker import DockerTier  # the Docker SDK: only when asked for
@@ -164,13 +194,18 @@ class LocalRunner:
         services: list[Any] = []
         for name, service in self.topology.services.items():
             contract = self.env(name, ports) if with_env else None
-            if self._docker is not None:
+            if self._app_in_containers:
+                assert self._docker is not None
                 services.append(self._docker.app(name, service, ports, contract))
             else:
                 services.append(
                     AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
                 )
         return services
+
+    @property
+    def _app_in_containers(self) -> bool:
+        return self._docker is not None and self.app_on == "container"
 
     def infrastructure(self, ports: dict[str, int] | None = None) -> Infrastructure:
         pg, rd, aws = (component.connection() for component in self.infra(ports))
@@ -271,23 +306,36 @@ class LocalRunner:
         return report
 
     def _record_backend(self) -> None:
-        """Remember the backend in the state dir (status, env and down use it); refuse to mix two on one stack."""
-        saved = self.state.read_json(BACKEND_FILE).get("backend")
-        if saved == self.backend:
+        """Remember the backend (and where the Docker tier runs the app) in the state dir — status, env and down
+        use it — and refuse to mix two on one stack."""
+        saved_file = self.state.read_json(BACKEND_FILE)
+        saved, saved_app_on = saved_file.get("backend"), saved_file.get("app_on", "container")
+        if saved == self.backend and (self.backend != "docker" or saved_app_on == self.app_on):
             return
         if saved in BACKENDS:
             try:
-                other = LocalRunner(self.topology, self.state, self.ports_mode, backend=str(saved))
+                other = LocalRunner(
+                    self.topology, self.state, self.ports_mode, backend=str(saved), app_on=str(saved_app_on)
+                )
                 running = [c.name for c in [*other.infra(), *other.apps(with_env=False)] if c.pid()]
+                if saved == self.backend:  # only the app moves: the infrastructure may stay up
+                    running = [name for name in running if name in self.topology.services]
             except HarnessError:
                 running = []  # e.g. no Docker engine answers: then nothing of ours runs on it either
             if running:
+                where = _tier_name(str(saved), str(saved_app_on))
+                here = _tier_name(self.backend, self.app_on)
                 raise HarnessError(
-                    f"the stack in {self.state.root} runs on the {saved} tier ({', '.join(running)}); "
-                    f"it cannot run on the {self.backend} tier at the same time",
-                    hint=f"`harness --backend {saved} down` first, or use another state dir (--state-dir)",
+                    f"the stack in {self.state.root} runs on {where} — {', '.join(running)} up; "
+                    f"it cannot run on {here} at the same time",
+                    hint=f"`harness down` first (data is kept), then `harness up` again "
+                    f"(--backend {self.backend}{' --app-on ' + self.app_on if self.backend == 'docker' else ''}),"
+                    " or use another state dir (--state-dir)",
                 )
-        self.state.write_json(BACKEND_FILE, {"backend": self.backend})
+        record = {"backend": self.backend}
+        if self.backend == "docker":
+            record["app_on"] = self.app_on
+        self.state.write_json(BACKEND_FILE, record)
         if self._docker is not None:
             self._docker.prune_orphans()
 
@@ -428,7 +476,8 @@ class LocalRunner:
         """Run an app command to completion with `contract` as its environment (a process here, or a one-off
         container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails."""
         progress(label, " ".join(argv))
-        if self._docker is not None:  # a one-off container from the app image, as ECS runs them
+        if self._app_in_containers:  # a one-off container from the app image, as ECS runs them
+            assert self._docker is not None
             t0 = time.monotonic()
             code, log = self._docker.run_one_off(label, argv, contract, ports or self._ports())
             if code != 0:

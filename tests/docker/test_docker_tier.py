@@ -252,3 +252,33 @@ def test_images_work_with_testcontainers_modules() -> None:
         assert row is not None and row[0].startswith("16.")
     with TcRedis(f"redis:{topology.redis.version}") as rd:
         assert rd.get_client().ping()
+
+
+@docker
+def test_the_app_can_run_on_the_host_beside_the_containers() -> None:
+    """`--app-on host`: the stores in containers, the backend and worker as processes here (iterate on app
+    code without rebuilding the image); remembered by the state dir, and not mixed with app containers."""
+    state = private_temp_dir("harness-apphost-")
+    try:
+        up = harness(state, "up", "--backend", "docker", "--app-on", "host", HARNESS_PORTS="auto")
+        assert up.returncode == 0, up.stderr[-3000:]
+        status = {c["name"]: c for c in json.loads(harness(state, "status", "--json").stdout)}
+        assert all(status[name]["healthy"] for name in EVERYTHING)
+        assert all(status[name]["container_id"] for name in INFRA)
+        for name in ("backend", "worker"):
+            assert status[name]["container_id"] is None and status[name]["pid"]
+        assert json.loads((state / "backend.json").read_text()) == {"backend": "docker", "app_on": "host"}
+        scenario = subprocess.run(
+            [sys.executable, "-m", "pytest", "scenarios/orders.yaml", "scenarios/media.yaml", "--stack", "attach",
+             "-q", "-p", "no:cacheprovider"],
+            cwd=ROOT, env={**os.environ, "HARNESS_STATE_DIR": str(state)}, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert scenario.returncode == 0, scenario.stdout[-3000:]
+        moved = harness(state, "up", "--app-on", "container")
+        assert moved.returncode == 1
+        assert "app on the host" in moved.stderr and "harness down" in moved.stderr
+    finally:
+        harness(state, "reset", "--yes")
+        shutil.rmtree(state, ignore_errors=True)
+    assert not docker_client().containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={state}"})
