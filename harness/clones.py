@@ -133,14 +133,13 @@ class DatabaseCloner:
         admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(template, sql.Literal(wanted)))
 
     def _grant(self, database: str) -> None:
-        from harness.provision.apply import role_password
-        from harness.provision.postgres import provision_postgres
+        from harness.provision.postgres import provision_database_grants
 
         topology = self.runner.topology
         clone = topology.model_copy(
             update={"postgres": topology.postgres.model_copy(update={"database": database})}
         )
-        provision_postgres(clone, self.admin, lambda role: role_password(self.runner.state, role))
+        provision_database_grants(clone, self.admin)  # the roles exist already: the app's database has them
 
     def _contract(self, database: str) -> dict[str, str]:
         contract = self.runner.env("backend")

@@ -106,15 +106,23 @@ def _no_progress(component: str, message: str) -> None:
     pass
 
 
+def _explicit_choice(
+    cli_value: str | None, env_name: str, allowed: tuple[str, ...], what: str, hint: str
+) -> str | None:
+    """The flag, else the environment variable; None when neither is set. A value not in `allowed` is refused."""
+    explicit = cli_value or os.environ.get(env_name) or None
+    if explicit is not None and explicit not in allowed:
+        raise HarnessError(f"{what} {explicit!r} is not one of {', '.join(allowed)}", hint=hint)
+    return explicit
+
+
 def requested_backend(cli_value: str | None, state: StateDir) -> str:
     """The flag, else HARNESS_BACKEND, else the backend this state dir last ran on, else the embedded tier."""
-    explicit = cli_value or os.environ.get(BACKEND_ENV) or None
+    explicit = _explicit_choice(
+        cli_value, BACKEND_ENV, BACKENDS, "backend",
+        f"--backend docker (or {BACKEND_ENV}=docker) for containers; unset for the embedded tier",
+    )  # fmt: skip
     if explicit is not None:
-        if explicit not in BACKENDS:
-            raise HarnessError(
-                f"backend {explicit!r} is not one of {', '.join(BACKENDS)}",
-                hint=f"--backend docker (or {BACKEND_ENV}=docker) for containers; unset for the embedded tier",
-            )
         return explicit
     saved = state.read_json(BACKEND_FILE).get("backend") if state.exists else None
     return str(saved) if saved in BACKENDS else "embedded"
@@ -131,13 +139,11 @@ def requested_app_on(cli_value: str | None, state: StateDir, backend: str) -> st
     else in containers. The embedded tier always runs it on the host."""
     if backend != "docker":
         return "host"
-    explicit = cli_value or os.environ.get(APP_ON_ENV) or None
+    explicit = _explicit_choice(
+        cli_value, APP_ON_ENV, APP_PLACES, "--app-on",
+        f"--app-on host (or {APP_ON_ENV}=host) runs the backend and worker here, beside containers",
+    )  # fmt: skip
     if explicit is not None:
-        if explicit not in APP_PLACES:
-            raise HarnessError(
-                f"--app-on {explicit!r} is not one of {', '.join(APP_PLACES)}",
-                hint=f"--app-on host (or {APP_ON_ENV}=host) runs the backend and worker here, beside containers",
-            )
         return explicit
     saved = state.read_json(BACKEND_FILE) if state.exists else {}
     if saved.get("backend") == "docker" and saved.get("app_on") in APP_PLACES:

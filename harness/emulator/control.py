@@ -73,7 +73,7 @@ def _cognito_signing_key(runtime: EmulatorRuntime, query: dict[str, str]) -> _Re
             "hint": "remove cognito-pool-keys from --fidelity-off / HARNESS_EMULATOR_FIDELITY_OFF",
         }
     with runtime.gate.shared():
-        pool = _user_pool(runtime.config.account_id, pool_id)
+        pool = keys.find_user_pool(runtime.config.account_id, pool_id)
         if pool is None:
             return 404, {"error": f"no user pool {pool_id!r}", "hint": "pass ?pool=<user pool id>"}
         made = getattr(pool, "harness_signing_kid", None) is None
@@ -81,17 +81,6 @@ def _cognito_signing_key(runtime: EmulatorRuntime, query: dict[str, str]) -> _Re
     if made:
         runtime.note_mutation()  # a new key: the next snapshot must carry it
     return 200, jwk
-
-
-def _user_pool(account_id: str, pool_id: str) -> Any:
-    from moto.cognitoidp.models import cognitoidp_backends
-
-    backends: Any = cognitoidp_backends
-    for backend in dict.values(dict.get(backends, account_id) or {}):
-        pool = backend.user_pools.get(pool_id)
-        if pool is not None:
-            return pool
-    return None
 
 
 ROUTES: dict[str, dict[str, _Handler]] = {

@@ -66,11 +66,7 @@ def provision_postgres(
             if not superuser:
                 changes += _ensure_can_set_role(admin, pg.owner_role)
             changes += _ensure_database(admin, pg.database, pg.owner_role)
-        with psycopg.connect(conn.url_for(conn.superuser, conn.password, pg.database), autocommit=True) as db:
-            # As the owner, whoever connected: what it may do, a master role may do through it.
-            db.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(pg.owner_role)))
-            changes += _ensure_schema_and_grants(db, topology)
-            db.execute("RESET ROLE")
+        changes += _schema_and_grants(topology, conn)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ProvisionError(
             f"postgres: {conn.superuser} on {conn.endpoint} lacks a privilege provisioning needs: {exc}",
@@ -82,6 +78,25 @@ def provision_postgres(
             f"postgres: provisioning failed on {conn.endpoint}: {exc}",
             hint="`harness logs postgres` shows the server's side",
         ) from exc
+    return changes
+
+
+def provision_database_grants(topology: Topology, conn: PostgresConnection) -> list[str]:
+    """Only the schema and grants of `topology.postgres.database` (its roles and the database exist): what a
+    database cloned from a template still needs (harness/clones.py)."""
+    try:
+        return _schema_and_grants(topology, conn)
+    except psycopg.Error as exc:
+        raise ProvisionError(f"postgres: granting on {topology.postgres.database} failed: {exc}") from exc
+
+
+def _schema_and_grants(topology: Topology, conn: PostgresConnection) -> list[str]:
+    pg = topology.postgres
+    with psycopg.connect(conn.url_for(conn.superuser, conn.password, pg.database), autocommit=True) as db:
+        # As the owner, whoever connected: what it may do, a master role may do through it.
+        db.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(pg.owner_role)))
+        changes = _ensure_schema_and_grants(db, topology)
+        db.execute("RESET ROLE")
     return changes
 
 

@@ -824,17 +824,9 @@ class CognitoAuth:
 
     # -- discovery ---------------------------------------------------------------------------------
 
-    def find_pool(self, pool_id: str) -> Any:
-        """moto's user pool with that id in this account, or None."""
-        for _, backend in self._backends():
-            pool = backend.user_pools.get(pool_id)
-            if pool is not None:
-                return pool
-        return None
-
     def jwks(self, pool_id: str) -> tuple[dict[str, Any], bool] | None:
         """(the pool's JWKS, whether its key was made just now), or None for an unknown pool."""
-        pool = self.find_pool(pool_id)
+        pool = keys.find_user_pool(self.account_id, pool_id)
         if pool is None:
             return None
         made = getattr(pool, "harness_signing_kid", None) is None

@@ -45,6 +45,18 @@ def enabled() -> bool:
     return bool(_state["enabled"])
 
 
+def find_user_pool(account_id: str, pool_id: str) -> Any:
+    """moto's user pool with that id in `account_id` (any region), or None."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    backends: Any = cognitoidp_backends
+    for region, backend in dict.items(dict.get(backends, account_id) or {}):
+        pool = backend.user_pools.get(pool_id) if region != "global" else None
+        if pool is not None:
+            return pool
+    return None
+
+
 def signing_key(pool: Any) -> tuple[str, Any]:
     """(kid, joserfc RSAKey) of `pool`, made on first use."""
     kid = getattr(pool, "harness_signing_kid", None)
