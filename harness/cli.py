@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.backends.base import app_places, tier_names
 from harness.errors import HarnessError
 from harness.ports import PORT_MODES
 from harness.state import STATE_DIR_ENV, StateDir, default_state_dir
@@ -28,8 +29,8 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-BACKEND_CHOICES = ("embedded", "docker")  # harness.runner.BACKENDS (not imported here: the CLI starts fast)
-APP_ON_CHOICES = ("container", "host")  # harness.runner.APP_PLACES
+BACKEND_CHOICES = tier_names()  # the tier registry, harness.backends.base.TIERS
+APP_ON_CHOICES = app_places()
 
 
 class Context:
@@ -41,6 +42,7 @@ class Context:
         ports: str | None,
         backend: str | None = None,
         app_on: str | None = None,
+        aws_endpoint: str | None = None,
     ) -> None:
         self.topology_path = Path(topology_path) if topology_path else None
         self.state_dir = Path(state_dir) if state_dir else None
@@ -48,6 +50,7 @@ class Context:
         self.ports = ports
         self.backend = backend
         self.app_on = app_on
+        self.aws_endpoint = aws_endpoint
 
     def runner(self) -> Any:
         from harness.runner import LocalRunner
@@ -55,7 +58,14 @@ class Context:
         path = self.topology_path or find_topology_file()
         topology = load_topology(path, env=self.env)
         state = StateDir(self.state_dir.resolve() if self.state_dir else default_state_dir(path))
-        return LocalRunner(topology, state, self.ports, backend=self.backend, app_on=self.app_on)
+        return LocalRunner(
+            topology,
+            state,
+            self.ports,
+            backend=self.backend,
+            app_on=self.app_on,
+            aws_endpoint=self.aws_endpoint,
+        )
 
 
 def handle_errors(func: F) -> F:
@@ -153,11 +163,19 @@ def backend_option(func: F) -> F:
 
 @main.command()
 @click.option("--no-app", is_flag=True, help="infrastructure only: no migrate/seed, no backend/worker")
+@click.option(
+    "--aws-endpoint",
+    metavar="URL",
+    default=None,
+    help="attach to an AWS emulator already running there (LocalStack, moto, …) instead of the harness's own; "
+    "remembered per state dir ('' goes back to the harness's); same as HARNESS_AWS_ENDPOINT or [aws] endpoint",
+)
 @backend_option
 @click.pass_obj
 @handle_errors
-def up(obj: Context, no_app: bool) -> None:
+def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
     """Start (or heal) the whole stack, provisioned and seeded; a no-op when it is already healthy."""
+    obj.aws_endpoint = aws_endpoint
     runner = obj.runner()
     report = runner.up(with_app=not no_app, progress=_progress)
     if report.provision_changes:
@@ -461,7 +479,7 @@ def _print_endpoints(runner: Any, include_app: bool) -> None:
     table.add_row("aws", aws.url, f"region {aws.region}, bucket {runner.topology.s3.bucket}")
     if include_app:
         for app in runner.apps(with_env=False):
-            table.add_row(app.name, app.endpoint, app.service.app)
+            table.add_row(app.name, app.endpoint, getattr(getattr(app, "service", None), "app", ""))
     err.print(table)
 
 

@@ -10,60 +10,47 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from harness.backends.app import AppService, app_process_env
-from harness.backends.embedded import AwsEmulatorService, PostgresService, RedisService
+from harness.backends.base import (
+    DEFAULT_TIER,
+    AwsComponent,
+    Component,
+    InfraComponent,
+    Progress,
+    Tier,
+    app_places,
+    describe_tier,
+    indent,
+    no_progress,
+    tier_info,
+    tier_names,
+)
 from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
 from harness.envcontract import build_env
 from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
 from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
-from harness.process import tail
 from harness.provision.outputs import fingerprint, saved_outputs
 from harness.readiness import CallableCheck, wait_until_ready
 from harness.state import StateDir
 from harness.topology import Topology, port_key
 
-if TYPE_CHECKING:
-    from harness.backends.docker import DockerTier
-
 APP_STATE_FILE = "app.json"
 BACKEND_FILE = "backend.json"
-COMMAND_TIMEOUT_SECONDS = 300.0
 BACKEND_ENV = "HARNESS_BACKEND"
-BACKENDS = ("embedded", "docker")
 APP_ON_ENV = "HARNESS_APP_ON"
-APP_PLACES = ("container", "host")  # where the Docker tier runs the app (the embedded tier: always the host)
+AWS_ENDPOINT_ENV = "HARNESS_AWS_ENDPOINT"
+BACKENDS = tier_names()  # as registered at import (the runner asks harness.backends.base.TIERS each time)
+APP_PLACES = app_places()
+_no_progress = no_progress
+_indent = indent
 
-
-class Component(Protocol):
-    name: str
-    start_timeout: float
-
-    @property
-    def endpoint(self) -> str: ...
-    @property
-    def log_file(self) -> Path: ...
-    def prepare(self) -> None: ...
-    def start(self) -> int: ...
-    def stop(self) -> bool: ...
-    def pid(self) -> int | None: ...
-    def health(self) -> str | None: ...
-    def readiness(self) -> Any: ...
-    def log_tail(self) -> str: ...
-
-
-class InfraComponent(Component, Protocol):
-    def connection(self) -> PostgresConnection | RedisConnection | AwsConnection: ...
+__all__ = ["Component", "ComponentStatus", "InfraComponent", "LocalRunner", "Progress", "UpReport"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +61,8 @@ class ComponentStatus:
     endpoint: str
     healthy: bool
     detail: str = ""
-    container_id: str | None = None  # Docker tier only
+    container_id: str | None = None  # container tiers only
+    managed: bool = True  # False: an endpoint the harness attaches to but neither starts nor stops
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +73,7 @@ class ComponentStatus:
             "endpoint": self.endpoint,
             "healthy": self.healthy,
             "detail": self.detail,
+            "managed": self.managed,
         }
 
 
@@ -99,13 +88,6 @@ class UpReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-Progress = Callable[[str, str], None]  # (component, message)
-
-
-def _no_progress(component: str, message: str) -> None:
-    pass
-
-
 def _explicit_choice(
     cli_value: str | None, env_name: str, allowed: tuple[str, ...], what: str, hint: str
 ) -> str | None:
@@ -116,44 +98,65 @@ def _explicit_choice(
     return explicit
 
 
+def _saved(state: StateDir) -> dict[str, Any]:
+    return state.read_json(BACKEND_FILE) if state.exists else {}
+
+
 def requested_backend(cli_value: str | None, state: StateDir) -> str:
     """The flag, else HARNESS_BACKEND, else the backend this state dir last ran on, else the embedded tier."""
     explicit = _explicit_choice(
-        cli_value, BACKEND_ENV, BACKENDS, "backend",
+        cli_value, BACKEND_ENV, tier_names(), "backend",
         f"--backend docker (or {BACKEND_ENV}=docker) for containers; unset for the embedded tier",
     )  # fmt: skip
     if explicit is not None:
         return explicit
-    saved = state.read_json(BACKEND_FILE).get("backend") if state.exists else None
-    return str(saved) if saved in BACKENDS else "embedded"
-
-
-def _tier_name(backend: str, app_on: str) -> str:
-    if backend != "docker":
-        return f"the {backend} tier"
-    return "the docker tier (app " + ("in containers)" if app_on == "container" else "on the host)")
+    saved = _saved(state).get("backend")
+    return str(saved) if saved in tier_names() else DEFAULT_TIER
 
 
 def requested_app_on(cli_value: str | None, state: StateDir, backend: str) -> str:
-    """Where the Docker tier runs the app: the flag, else HARNESS_APP_ON, else what this state dir last did,
-    else in containers. The embedded tier always runs it on the host."""
-    if backend != "docker":
-        return "host"
+    """Where the tier runs the app: the flag, else HARNESS_APP_ON, else what this state dir last did on this
+    tier, else the tier's default (the Docker tier: in containers; the embedded tier: always the host)."""
+    places = tier_info(backend).app_places
+    if len(places) == 1:
+        return places[0]
     explicit = _explicit_choice(
-        cli_value, APP_ON_ENV, APP_PLACES, "--app-on",
+        cli_value, APP_ON_ENV, places, "--app-on",
         f"--app-on host (or {APP_ON_ENV}=host) runs the backend and worker here, beside containers",
     )  # fmt: skip
     if explicit is not None:
         return explicit
-    saved = state.read_json(BACKEND_FILE) if state.exists else {}
-    if saved.get("backend") == "docker" and saved.get("app_on") in APP_PLACES:
+    saved = _saved(state)
+    if saved.get("backend") == backend and saved.get("app_on") in places:
         return str(saved["app_on"])
-    return "container"
+    return places[0]
+
+
+def requested_aws_endpoint(cli_value: str | None, state: StateDir, topology: Topology) -> str | None:
+    """An AWS endpoint someone else runs: the flag (`''` means the harness's own emulator), else
+    HARNESS_AWS_ENDPOINT, else the topology's `[aws] endpoint`, else what this state dir last used."""
+    for value in (cli_value, os.environ.get(AWS_ENDPOINT_ENV)):
+        if value is not None:
+            return _checked_endpoint(value, "--aws-endpoint") or None
+    if topology.aws.endpoint:
+        return topology.aws.endpoint
+    saved = _saved(state).get("aws_endpoint")
+    return str(saved) if saved else None
+
+
+def _checked_endpoint(value: str, where: str) -> str:
+    from urllib.parse import urlparse
+
+    if value and (urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc):
+        raise HarnessError(
+            f"{where} {value!r} is not an http(s) URL",
+            hint="e.g. --aws-endpoint http://127.0.0.1:4566 (LocalStack's default); '' for the harness's own",
+        )
+    return value.rstrip("/")
 
 
 class LocalRunner:
-    """Runs a topology on this machine: the embedded tier (processes) or the Docker tier (containers, with the
-    app in containers or, with `app_on="host"`, as processes here)."""
+    """Runs a topology on this machine through one tier of the registry (`harness.backends.base.TIERS`)."""
 
     def __init__(
         self,
@@ -162,6 +165,7 @@ class LocalRunner:
         ports_mode: str | None = None,
         backend: str | None = None,
         app_on: str | None = None,
+        aws_endpoint: str | None = None,
     ) -> None:
         self.topology = topology
         self.state = state
@@ -169,11 +173,10 @@ class LocalRunner:
         self.project_dir = topology.source.resolve().parent
         self.backend = requested_backend(backend, state)
         self.app_on = requested_app_on(app_on, state, self.backend)
-        self._docker: DockerTier | None = None
-        if self.backend == "docker":
-            from harness.backends.docker import DockerTier  # the Docker SDK: only when asked for
-
-            self._docker = DockerTier(topology, state, self.project_dir)
+        self.aws_endpoint = requested_aws_endpoint(aws_endpoint, state, topology)
+        self.tier: Tier = tier_info(self.backend).load()(
+            topology, state, self.project_dir, app_on=self.app_on, aws_endpoint=self.aws_endpoint
+        )
 
     # -- components ---------------------------------------------------------------------------------------
     def _ports(self) -> dict[str, int]:
@@ -184,37 +187,30 @@ class LocalRunner:
         return self.topology.ports()
 
     def infra(self, ports: dict[str, int] | None = None) -> list[InfraComponent]:
-        ports = ports or self._ports()
-        if self._docker is not None:
-            containers: list[InfraComponent] = [*self._docker.infra(ports)]
-            return containers
-        return [
-            PostgresService(self.topology, self.state, ports["postgres"]),
-            RedisService(self.topology, self.state, ports["redis"]),
-            AwsEmulatorService(self.topology, self.state, ports["aws"]),
-        ]
+        """Postgres, Redis and the AWS endpoint, in that order."""
+        return self.tier.infra(ports or self._ports())
 
-    def apps(self, ports: dict[str, int] | None = None, with_env: bool = True) -> list[Any]:
-        """The app's components (`AppService`, or the Docker tier's `AppContainer`), with their env contract."""
+    def aws(self, ports: dict[str, int] | None = None) -> AwsComponent:
+        """The stack's AWS endpoint (the harness's emulator, or an external one: see `.source`)."""
+        return self.tier.aws(ports or self._ports())
+
+    def apps(self, ports: dict[str, int] | None = None, with_env: bool = True) -> list[Component]:
+        """The app's components (one per `[services.*]`, then the tier's extras), with their env contract."""
         ports = ports or self._ports()
-        services: list[Any] = []
+        services: list[Component] = []
         for name, service in self.topology.services.items():
             contract = self.env(name, ports) if with_env else None
-            if self._app_in_containers:
-                assert self._docker is not None
-                services.append(self._docker.app(name, service, ports, contract))
-            else:
-                services.append(
-                    AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
-                )
-        return services
+            services.append(self.tier.app(name, service, ports, contract))
+        return services + self.tier.extra_components(ports)
 
-    @property
-    def _app_in_containers(self) -> bool:
-        return self._docker is not None and self.app_on == "container"
+    def components(self, ports: dict[str, int] | None = None) -> dict[str, Component]:
+        """Every component by name (infrastructure, then app; without the env contract)."""
+        ports = ports or self._ports()
+        return {c.name: c for c in [*self.infra(ports), *self.apps(ports, with_env=False)]}
 
     def infrastructure(self, ports: dict[str, int] | None = None) -> Infrastructure:
-        pg, rd, aws = (component.connection() for component in self.infra(ports))
+        by_name = {c.name: c.connection() for c in self.infra(ports)}
+        pg, rd, aws = by_name["postgres"], by_name["redis"], by_name["aws"]
         assert isinstance(pg, PostgresConnection) and isinstance(rd, RedisConnection)
         assert isinstance(aws, AwsConnection)
         return Infrastructure(pg, rd, aws)
@@ -244,32 +240,45 @@ class LocalRunner:
             components += self.apps(with_env=False)
 
         def one(component: Component) -> ComponentStatus:
+            if not component.managed:  # attached, not run by us: healthy when it answers
+                reason = component.health()
+                state = "running" if reason is None else "unhealthy"
+                detail = f"external: {reason}" if reason else component.note()
+                return ComponentStatus(
+                    component.name, state, None, component.endpoint, reason is None, detail, managed=False
+                )
             pid = component.pid()
             if pid is None:
                 return ComponentStatus(component.name, "stopped", None, component.endpoint, False)
-            container_id = component.container_id() if hasattr(component, "container_id") else None
             reason = component.health()
             state = "running" if reason is None else "unhealthy"
             return ComponentStatus(
-                component.name, state, pid, component.endpoint, reason is None, reason or "", container_id
+                component.name,
+                state,
+                pid,
+                component.endpoint,
+                reason is None,
+                reason or "",
+                component.container_id(),
             )
 
         with ThreadPoolExecutor(max_workers=len(components)) as pool:
             return list(pool.map(one, components))
 
     # -- up -----------------------------------------------------------------------------------------------
-    def up(self, *, with_app: bool = True, progress: Progress = _no_progress) -> UpReport:
+    def up(self, *, with_app: bool = True, progress: Progress = no_progress) -> UpReport:
         started_at = time.monotonic()
         report = UpReport()
         self.state.ensure()
         with self.state.lock():
             self._record_backend()
-            everything: list[Component] = [*self.infra(), *self.apps(with_env=False)]
-            running_now = frozenset(c.name for c in everything if c.pid())
+            everything = self.components()
+            running_now = frozenset(name for name, c in everything.items() if c.managed and c.pid())
             ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
             infra = self.infra(ports)
+            aws = self.aws(ports)
             infrastructure = self.infrastructure(ports)
-            fresh = {s.name: self._is_fresh(s) for s in infra}
+            fresh = {s.name: s.is_fresh() for s in infra}
             values_before, saved_fp = saved_outputs(self.state)
             in_sync = not any(fresh.values()) and saved_fp == fingerprint(self.topology, infrastructure)
             run_app = with_app and bool(self.topology.services)
@@ -279,12 +288,12 @@ class LocalRunner:
                 # stores it needs (Postgres, Redis) answer, while the emulator is still restoring its state.
                 apps = self.apps(ports)
                 after = {app.name: ("postgres", "redis") for app in apps}
-                self._start_all([*infra, *apps], ports, report, progress, after=after)
+                self.start_components([*infra, *apps], ports, report, progress, after=after)
             else:
-                self._start_all(infra, ports, report, progress)
+                self.start_components(infra, ports, report, progress)
             report.timings["infrastructure"] = time.monotonic() - started_at
 
-            aws_restored = "aws" in report.already_running or self._aws_restored(infrastructure.aws)
+            aws_restored = (aws.managed and "aws" in report.already_running) or aws.restored()
             if not (in_sync and aws_restored):
                 progress("provision", "applying the topology")
                 t0 = time.monotonic()
@@ -296,7 +305,7 @@ class LocalRunner:
                 progress(
                     "provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s"
                 )
-                self._snapshot_aws(infrastructure.aws)
+                aws.snapshot()
                 if result.values != values_before:
                     # The env contract changed (e.g. the emulator's state was lost): app processes that
                     # started with the old one must restart.
@@ -312,81 +321,61 @@ class LocalRunner:
         return report
 
     def _record_backend(self) -> None:
-        """Remember the backend (and where the Docker tier runs the app) in the state dir — status, env and down
-        use it — and refuse to mix two on one stack."""
-        saved_file = self.state.read_json(BACKEND_FILE)
-        saved, saved_app_on = saved_file.get("backend"), saved_file.get("app_on", "container")
-        if saved == self.backend and (self.backend != "docker" or saved_app_on == self.app_on):
+        """Remember the tier (where it runs the app, which AWS endpoint) in the state dir — status, env and
+        down use it — and refuse to run one component two ways at once on one stack."""
+        saved = self.state.read_json(BACKEND_FILE)
+        record = self.tier.record()
+        if saved == record:
             return
-        if saved in BACKENDS:
+        if saved.get("backend") in tier_names():
             try:
                 other = LocalRunner(
-                    self.topology, self.state, self.ports_mode, backend=str(saved), app_on=str(saved_app_on)
+                    self.topology,
+                    self.state,
+                    self.ports_mode,
+                    backend=str(saved["backend"]),
+                    app_on=str(saved.get("app_on") or "") or None,
+                    aws_endpoint=str(saved.get("aws_endpoint") or ""),
                 )
-                running = [c.name for c in [*other.infra(), *other.apps(with_env=False)] if c.pid()]
-                if saved == self.backend:  # only the app moves: the infrastructure may stay up
-                    running = [name for name in running if name in self.topology.services]
+                mine = self.components()
+                running = [
+                    name
+                    for name, c in other.components().items()
+                    if c.managed and type(c) is not type(mine.get(name)) and c.pid()
+                ]
             except HarnessError:
                 running = []  # e.g. no Docker engine answers: then nothing of ours runs on it either
             if running:
-                where = _tier_name(str(saved), str(saved_app_on))
-                here = _tier_name(self.backend, self.app_on)
+                where, here = other.describe(), self.describe()
+                flags = f"--backend {self.backend}"
+                if len(tier_info(self.backend).app_places) > 1:
+                    flags += f" --app-on {self.app_on}"
                 raise HarnessError(
                     f"the stack in {self.state.root} runs on {where} — {', '.join(running)} up; "
                     f"it cannot run on {here} at the same time",
-                    hint=f"`harness down` first (data is kept), then `harness up` again "
-                    f"(--backend {self.backend}{' --app-on ' + self.app_on if self.backend == 'docker' else ''}),"
+                    hint=f"`harness down` first (data is kept), then `harness up` again ({flags}),"
                     " or use another state dir (--state-dir)",
                 )
-        record = {"backend": self.backend}
-        if self.backend == "docker":
-            record["app_on"] = self.app_on
         self.state.write_json(BACKEND_FILE, record)
-        if self._docker is not None:
-            self._docker.prune_orphans()
+        self.tier.prune_orphans()
 
-    def _is_fresh(self, service: Component) -> bool:
-        """Whether starting `service` will create its data from nothing (so provisioning must run)."""
-        if hasattr(service, "is_fresh"):  # a container: whether its volume exists yet
-            return bool(service.is_fresh())
-        if isinstance(service, PostgresService):
-            return not (service.data_dir / "PG_VERSION").exists()
-        if isinstance(service, RedisService):
-            return not service.acl_file.exists()
-        if isinstance(service, AwsEmulatorService):
-            return not service.state_file.exists()
-        return False
+    def describe(self) -> str:
+        """The tier, where it runs the app, and the AWS endpoint when it is not the harness's."""
+        text = describe_tier(self.backend, self.app_on)
+        return text + (f" with AWS at {self.aws_endpoint}" if self.aws_endpoint else "")
 
-    def _aws_restored(self, aws: AwsConnection) -> bool:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{aws.url}/_harness/health", timeout=3) as resp:
-                data = json.loads(resp.read())
-        except (OSError, ValueError):
-            return False
-        return bool(data.get("restored"))
-
-    def _snapshot_aws(self, aws: AwsConnection) -> None:
-        """Make the emulator write its state now, so a crash right after `up` loses nothing provisioned."""
-        import urllib.request
-
-        request = urllib.request.Request(f"{aws.url}/_harness/snapshot", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30):
-                pass
-        except OSError:
-            pass  # the emulator also snapshots on its own shortly after each change
-
-    def _start_all(
+    def start_components(
         self,
         components: Sequence[Component],
-        ports: dict[str, int],
-        report: UpReport,
-        progress: Progress,
+        ports: dict[str, int] | None = None,
+        report: UpReport | None = None,
+        progress: Progress = no_progress,
         after: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
-        """Bring components up in parallel; a component named in `after` starts once those are healthy."""
+    ) -> UpReport:
+        """Bring components up in parallel (a healthy one is left alone, an unhealthy one restarted); one named
+        in `after` starts once those are healthy. An unmanaged component is only checked."""
+        ports = self._ports() if ports is None else ports
+        report = UpReport() if report is None else report
         errors: list[HarnessError] = []
         healthy = {c.name: threading.Event() for c in components}
         failed = threading.Event()
@@ -397,13 +386,15 @@ class LocalRunner:
                     if failed.is_set():
                         return
             t0 = time.monotonic()
-            if component.pid() is not None:
+            if not component.managed or component.pid() is not None:
                 quick = CallableCheck(f"{component.name} health", component.health)
                 reason = wait_until_ready(quick, timeout=min(5.0, component.start_timeout))
                 if reason is None:
                     report.already_running.append(component.name)
-                    progress(component.name, "already running")
+                    progress(component.name, "already running" if component.managed else "attached")
                     return
+                if not component.managed:
+                    component.start()  # raises: the harness does not start what it only attaches to
                 progress(component.name, f"unhealthy ({reason}); restarting")
                 component.stop()
                 report.restarted.append(component.name)
@@ -412,14 +403,9 @@ class LocalRunner:
             progress(component.name, "starting")
             component.prepare()
             component.start()
-            exited: Callable[[], int | None] | None = None
-            if hasattr(component, "exited"):  # a container
-                exited = component.exited
-            elif hasattr(component, "process"):
-                exited = component.process().exited
 
             def gave_up() -> str | None:
-                code = exited() if exited is not None else None
+                code = component.exited()
                 return None if code is None else f"the process exited (code {code})"
 
             reason = wait_until_ready(component.readiness(), timeout=component.start_timeout, gave_up=gave_up)
@@ -427,7 +413,7 @@ class LocalRunner:
                 raise ServiceNotReady(
                     f"{component.name} did not become healthy: {reason}\n"
                     f"  checked: {component.readiness().description}\n"
-                    f"  log ({component.log_file}), last lines:\n{_indent(component.log_tail())}",
+                    f"  log ({component.log_file}), last lines:\n{indent(component.log_tail())}",
                     hint=f"`harness logs {component.name}` shows the whole log",
                 )
             seconds = time.monotonic() - t0
@@ -450,6 +436,9 @@ class LocalRunner:
             if len(errors) == 1:
                 raise errors[0]
             raise ServiceStartError("\n".join(str(e) for e in errors))
+        return report
+
+    _start_all = start_components
 
     def _migrate_needed(self, *, force: bool) -> bool:
         previous = self.state.read_json(APP_STATE_FILE)
@@ -477,51 +466,11 @@ class LocalRunner:
         argv: Sequence[str],
         contract: Mapping[str, str],
         ports: dict[str, int] | None = None,
-        progress: Progress = _no_progress,
+        progress: Progress = no_progress,
     ) -> None:
         """Run an app command to completion with `contract` as its environment (a process here, or a one-off
         container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails."""
-        progress(label, " ".join(argv))
-        if self._app_in_containers:  # a one-off container from the app image, as ECS runs them
-            assert self._docker is not None
-            t0 = time.monotonic()
-            code, log = self._docker.run_one_off(label, argv, contract, ports or self._ports())
-            if code != 0:
-                raise ServiceStartError(
-                    f"{label}: `{shlex.join(argv)}` failed in its container (exit {code}); last lines of "
-                    f"{log}:\n{_indent(tail(log))}",
-                    hint=f"fix the app's {label} step, then run `harness up` again",
-                )
-            progress(label, f"done in {time.monotonic() - t0:.2f}s")
-            return
-        env = app_process_env(contract)
-        command = [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
-        log = self.state.log_file(label)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        with open(log, "ab") as fh:
-            fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
-            fh.flush()
-            try:
-                result = subprocess.run(
-                    command,
-                    cwd=self.project_dir,
-                    env=dict(env),
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    timeout=COMMAND_TIMEOUT_SECONDS,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise ServiceStartError(f"{label}: `{shlex.join(argv)}` could not run: {exc}") from exc
-        if result.returncode != 0:
-            raise ServiceStartError(
-                f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
-                f"{_indent(tail(log))}",
-                hint=f"fix the app's {label} step, then run `harness up` again",
-            )
-        progress(label, f"done in {time.monotonic() - t0:.2f}s")
+        self.tier.run_one_off(label, argv, contract, ports or self._ports(), progress)
 
     def _migrate_seed_and_start(
         self, ports: dict[str, int], report: UpReport, *, force: bool, progress: Progress
@@ -532,7 +481,7 @@ class LocalRunner:
         pending = [a for a in self.apps(ports) if a.name not in report.started + report.already_running]
         if not self._migrate_needed(force=force):
             if pending:
-                self._start_all(pending, ports, report, progress)
+                self.start_components(pending, ports, report, progress)
             return
         digest = self._inputs_digest()
         contract = self.env("backend", ports)
@@ -544,7 +493,9 @@ class LocalRunner:
                 if app.seed
                 else None
             )
-            starting = pool.submit(self._start_all, pending, ports, report, progress) if pending else None
+            starting = (
+                pool.submit(self.start_components, pending, ports, report, progress) if pending else None
+            )
             for future in (seeding, starting):
                 if future is not None:
                     future.result()
@@ -568,14 +519,15 @@ class LocalRunner:
         return h.hexdigest()
 
     # -- down / reset -------------------------------------------------------------------------------------
-    def down(self, progress: Progress = _no_progress) -> list[str]:
-        """Stop every process this state dir started (app first, then infrastructure). Returns their names."""
+    def down(self, progress: Progress = no_progress) -> list[str]:
+        """Stop every component this state dir started (app first, then infrastructure). Returns their names.
+        Unmanaged components (an external AWS endpoint) are left running."""
         stopped: list[str] = []
         if not self.state.exists:
             return stopped  # nothing was ever started from here (and do not create the dir)
         with self.state.lock():
             for group in (self.apps(with_env=False), self.infra()):
-                components: list[Component] = list(group)
+                components = [c for c in group if c.managed]
 
                 def stop(component: Component) -> None:
                     if component.stop():
@@ -584,15 +536,13 @@ class LocalRunner:
 
                 with ThreadPoolExecutor(max_workers=max(1, len(components))) as pool:
                     list(pool.map(stop, components))
-            if self._docker is not None:
-                self._docker.after_down()  # one-off leftovers and the network; the volumes stay
+            self.tier.after_down()  # e.g. one-off leftovers and the network; the data stays
         return stopped
 
-    def reset(self, progress: Progress = _no_progress) -> None:
+    def reset(self, progress: Progress = no_progress) -> None:
         self.down(progress)
-        if self._docker is not None:
-            for volume in self._docker.wipe():
-                progress("volume", f"removed {volume}")
+        for volume in self.tier.wipe():
+            progress("volume", f"removed {volume}")
         self.state.wipe()
         progress("state", f"removed {self.state.root}")
 
@@ -600,7 +550,3 @@ class LocalRunner:
     def admin_connections(self) -> tuple[PostgresConnection, RedisConnection, AwsConnection]:
         infra = self.infrastructure()
         return infra.postgres, infra.redis, infra.aws
-
-
-def _indent(text: str, prefix: str = "    ") -> str:
-    return "\n".join(prefix + line for line in text.splitlines())

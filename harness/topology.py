@@ -39,6 +39,9 @@ class Project(_Model):
 
 class Aws(_Model):
     port: Port = 4566
+    # An AWS-compatible emulator already running (LocalStack, fakecloud, another moto): the stack attaches to
+    # it instead of starting the harness's own (harness/backends/external.py). Local tiers only.
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
 
 
 class PostgresRole(_Model):

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from harness.backends.base import Component
 from harness.connections import HttpConnection
 from harness.process import ManagedProcess, tail
 from harness.readiness import AllOf, CallableCheck, HttpOk, Readiness
@@ -33,7 +34,7 @@ def app_process_env(contract: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-class AppService:
+class AppService(Component):
     """One long-running app process: an ASGI server (uvicorn) or a Celery worker."""
 
     start_timeout = APP_START_TIMEOUT
@@ -101,6 +102,9 @@ class AppService:
     def pid(self) -> int | None:
         proc = self.process().running()
         return proc.pid if proc else None
+
+    def exited(self) -> int | None:
+        return self.process().exited()
 
     def _worker_logged_ready(self) -> str | None:
         if self.pid() is None:

