@@ -471,5 +471,9 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
+from harness import cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
+
+main.add_command(cli_devloop.mail)
+
 if __name__ == "__main__":
     main()
