@@ -474,6 +474,8 @@ def _dotenv_quote(value: str) -> str:
 from harness import cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
+main.add_command(cli_devloop.tenant)
+main.add_command(cli_devloop.db)
 
 if __name__ == "__main__":
     main()

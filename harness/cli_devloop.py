@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -110,3 +111,74 @@ def mail_clear(obj: Any) -> None:
 
     _, endpoint = _aws_endpoint(obj)
     say(f"cleared {clear_mail(endpoint)} message(s)")
+
+
+def _progress(component: str, message: str) -> None:
+    from harness.cli import _progress as progress
+
+    progress(component, message)
+
+
+# --- tenants and the database ---------------------------------------------------------------------------
+
+
+@click.group()
+def tenant() -> None:
+    """The app's tenants: list them, put one back as the seed has it."""
+
+
+@tenant.command("list")
+@click.option("--json", "as_json", is_flag=True, help="a JSON list on stdout")
+@click.pass_obj
+@handled
+def tenant_list(obj: Any, as_json: bool) -> None:
+    """Every tenant in the database, and whether the seed has it."""
+    from harness.devloop.tenants import list_tenants
+
+    tenants = list_tenants(obj.runner())
+    if as_json:
+        click.echo(json.dumps([t.as_json() for t in tenants], indent=2))
+        return
+    for t in tenants:
+        click.echo(
+            f"{t.slug:<20} {t.id}  {t.members:>3} member(s)  {'seeded' if t.seeded else '-':<6}  {t.name}"
+        )
+
+
+@tenant.command("reset")
+@click.argument("slug")
+@click.option("--delete", is_flag=True, help="delete the tenant instead (any tenant, seeded or not)")
+@click.pass_obj
+@handled
+def tenant_reset(obj: Any, slug: str, delete: bool) -> None:
+    """Put a seeded tenant back exactly as the seed has it (rows, objects, Redis keys, Cognito users)."""
+    from harness.devloop.tenants import reset_tenant
+
+    report = reset_tenant(obj.runner(), slug, delete=delete, progress=_progress)
+    say(f"tenant {slug} {'deleted' if delete else 'reset to the seed'} in {report.seconds:.2f}s")
+
+
+@click.group()
+def db() -> None:
+    """The app database."""
+
+
+@db.command("reset")
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@click.pass_obj
+@handled
+def db_reset(obj: Any, yes: bool) -> None:
+    """Drop the app database, migrate it and seed it again (every tenant's data is lost)."""
+    from harness.devloop.tenants import reset_database
+
+    runner = obj.runner()
+    if not yes:
+        if not sys.stdin.isatty():
+            from harness.errors import HarnessError
+
+            raise HarnessError("db reset drops every row of the app database", hint="confirm with --yes")
+        click.confirm(
+            f"Drop and re-seed the database {runner.topology.postgres.database}?", abort=True, err=True
+        )
+    report = reset_database(runner, progress=_progress)
+    say(f"database {report.database} reset ({report.tenants} tenant(s) seeded) in {report.seconds:.2f}s")

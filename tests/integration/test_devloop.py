@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 
 from harness.testing import RunningStack, private_temp_dir
 
@@ -78,6 +79,9 @@ def add_item(stack: RunningStack, slug: str, sku: str) -> None:
     [
         ("mail", "list"),
         ("mail", "clear"),
+        ("tenant", "list"),
+        ("tenant", "reset", "acme"),
+        ("db", "reset", "--yes"),
     ],
 )
 def test_refuses_with_a_hint_when_the_stack_is_down(args: tuple[str, ...]) -> None:
@@ -133,3 +137,109 @@ def test_mail_list_show_links_and_clear(stack: RunningStack) -> None:
 
     ok(stack, "mail", "clear")
     assert json.loads(ok(stack, "mail", "list", "--json").stdout) == []
+
+
+# --- tenants ------------------------------------------------------------------------------------------------
+
+
+def test_tenant_list_marks_the_seeded_tenants(stack: RunningStack) -> None:
+    tenants = {t["slug"]: t for t in json.loads(ok(stack, "tenant", "list", "--json").stdout)}
+    assert {"acme", "globex", "initech"} <= set(tenants)
+    assert tenants["acme"]["seeded"] is True
+    assert tenants["acme"]["id"] == tenant_id(stack, "acme")
+    assert tenants["acme"]["members"] == 4
+
+
+def test_tenant_reset_puts_acme_back_and_leaves_globex_alone(stack: RunningStack) -> None:
+    acme, globex = tenant_id(stack, "acme"), tenant_id(stack, "globex")
+    seeded_acme = skus(stack, "acme")
+    env = stack.env("backend")
+    # acme: a hand-made row, a deleted seeded row, a renamed tenant
+    add_item(stack, "acme", "HAND-ACME")
+    with admin(stack) as db:
+        db.execute("DELETE FROM catalog_items WHERE sku = 'MUG' AND tenant_id = %s", (acme,))
+        db.execute("UPDATE tenants SET name = 'Renamed' WHERE id = %s", (acme,))
+    add_item(stack, "globex", "HAND-GLOBEX")
+    # objects: two versions under acme's prefix, one under globex's
+    s3 = stack.client("s3")
+    bucket = env["S3_BUCKET"]
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=bucket, Key=f"{acme}/media/logo.png", Body=body)
+    s3.put_object(Bucket=bucket, Key=f"{globex}/media/logo.png", Body=b"g")
+    # Redis: a key of each tenant
+    admin_redis = redis.Redis.from_url(stack.redis_admin_url)
+    admin_redis.set(f"ai:limit:{acme}", "1")
+    admin_redis.set(f"ai:limit:{globex}", "1")
+    # Cognito: a hand-made member of acme only, and a seeded owner in one group too many
+    cognito = stack.client("cognito-idp")
+    pool = env["COGNITO_USER_POOL_ID"]
+    extra = f"hand-{uuid.uuid4().hex[:6]}@acme.test"
+    sub = cognito.admin_create_user(UserPoolId=pool, Username=extra, MessageAction="SUPPRESS")["User"][
+        "Username"
+    ]
+    with admin(stack) as db:
+        db.execute(
+            "INSERT INTO memberships (id, tenant_id, user_sub, email, role) VALUES (%s, %s, %s, %s, 'member')",
+            (uuid.uuid4(), acme, sub, extra),
+        )
+    cognito.admin_add_user_to_group(UserPoolId=pool, Username="olivia.owner@acme.test", GroupName="Member")
+
+    done = ok(stack, "tenant", "reset", "acme")
+    assert "reset to the seed" in done.stderr
+
+    assert skus(stack, "acme") == seeded_acme
+    assert tenant_id(stack, "acme") == acme
+    with admin(stack) as db:
+        row = db.execute("SELECT name FROM tenants WHERE id = %s", (acme,)).fetchone()
+        emails = {r[0] for r in db.execute("SELECT email FROM memberships WHERE tenant_id = %s", (acme,))}
+    assert row is not None and row[0] == "Acme Outfitters"
+    assert extra not in emails and "olivia.owner@acme.test" in emails
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"{acme}/")
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")
+    assert admin_redis.exists(f"ai:limit:{acme}") == 0
+    with pytest.raises(cognito.exceptions.UserNotFoundException):
+        cognito.admin_get_user(UserPoolId=pool, Username=extra)
+    groups = cognito.admin_list_groups_for_user(UserPoolId=pool, Username="olivia.owner@acme.test")["Groups"]
+    assert [g["GroupName"] for g in groups] == ["Owner"]
+    # globex untouched
+    assert "HAND-GLOBEX" in skus(stack, "globex")
+    assert s3.get_object(Bucket=bucket, Key=f"{globex}/media/logo.png")["Body"].read() == b"g"
+    assert admin_redis.exists(f"ai:limit:{globex}") == 1
+
+
+def test_tenant_reset_refuses_a_tenant_not_in_the_seed_and_deletes_it_with_delete(
+    stack: RunningStack,
+) -> None:
+    hand = str(uuid.uuid4())
+    with admin(stack) as db:
+        db.execute("INSERT INTO tenants (id, slug, name) VALUES (%s, 'by-hand', 'By hand')", (hand,))
+    add_item(stack, "by-hand", "X")
+    refused = harness(stack, "tenant", "reset", "by-hand")
+    assert refused.returncode == 1
+    assert "not in the seed" in refused.stderr and "--delete" in refused.stderr
+    ok(stack, "tenant", "reset", "by-hand", "--delete")
+    with admin(stack) as db:
+        assert db.execute("SELECT count(*) FROM tenants WHERE id = %s", (hand,)).fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM catalog_items WHERE tenant_id = %s", (hand,)).fetchone() == (
+            0,
+        )
+
+
+# --- whole-database operations: last in this file ------------------------------------------------------------
+
+
+def test_db_reset_drops_migrates_and_reseeds(stack: RunningStack) -> None:
+    add_item(stack, "globex", "HAND-BEFORE-DB-RESET")
+    refused = harness(stack, "db", "reset")  # not a terminal: needs --yes
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert "HAND-BEFORE-DB-RESET" in skus(stack, "globex")
+    done = ok(stack, "db", "reset", "--yes")
+    assert "3 tenant(s) seeded" in done.stderr
+    assert "HAND-BEFORE-DB-RESET" not in skus(stack, "globex")
+    assert skus(stack, "initech") == {"STAPLER"}
+    status = json.loads(ok(stack, "status", "--json").stdout)
+    assert all(row["healthy"] for row in status), status
+    import httpx
+
+    health = stack.runner.topology.services["backend"].health_path
+    assert httpx.get(stack.api_url + health, timeout=30).status_code == 200
