@@ -82,6 +82,7 @@ def add_item(stack: RunningStack, slug: str, sku: str) -> None:
         ("tenant", "list"),
         ("tenant", "reset", "acme"),
         ("db", "reset", "--yes"),
+        ("env", "--format", "nextjs"),
     ],
 )
 def test_refuses_with_a_hint_when_the_stack_is_down(args: tuple[str, ...]) -> None:
@@ -223,6 +224,45 @@ def test_tenant_reset_refuses_a_tenant_not_in_the_seed_and_deletes_it_with_delet
         assert db.execute("SELECT count(*) FROM catalog_items WHERE tenant_id = %s", (hand,)).fetchone() == (
             0,
         )
+
+
+# --- frontend env -------------------------------------------------------------------------------------------
+
+
+def secret_values(stack: RunningStack) -> dict[str, str]:
+    """Every secret of the stack: the topology's Secrets Manager values, the AWS key, the state dir's secrets."""
+    env = stack.env("backend")
+    found = {s.env: env[s.env] for s in stack.topology.secrets if env.get(s.env)}
+    found["AWS_SECRET_ACCESS_KEY"] = env["AWS_SECRET_ACCESS_KEY"]
+    secrets_file = stack.runner.state.root / "secrets.json"
+    if secrets_file.exists():
+        for key, value in json.loads(secrets_file.read_text()).items():
+            if isinstance(value, str) and len(value) >= 8:
+                found[f"state:{key}"] = value
+    return found
+
+
+def test_nextjs_env_public_has_no_secret_value(stack: RunningStack) -> None:
+    env = stack.env("backend")
+    public = ok(stack, "env", "--format", "nextjs", "--public").stdout
+    values = dict(line.split("=", 1) for line in public.splitlines() if line and not line.startswith("#"))
+    assert values["NEXT_PUBLIC_API_URL"] == env["API_URL"]
+    assert values["NEXT_PUBLIC_COGNITO_USER_POOL_ID"] == env["COGNITO_USER_POOL_ID"]
+    assert values["NEXT_PUBLIC_COGNITO_CLIENT_ID"] == env["COGNITO_CLIENT_ID"]
+    assert {"NEXT_PUBLIC_AWS_REGION", "NEXT_PUBLIC_TENANT_BASE_DOMAIN"} <= set(values)
+    assert all(name.startswith("NEXT_PUBLIC_") for name in values)
+    secrets = secret_values(stack)
+    assert "COGNITO_CLIENT_SECRET" in secrets
+    leaked = [name for name, value in secrets.items() if value in public]
+    assert leaked == []
+
+    full = ok(stack, "env", "--format", "nextjs").stdout
+    lines = dict(line.split("=", 1) for line in full.splitlines() if line and not line.startswith("#"))
+    assert lines["COGNITO_CLIENT_SECRET"] == env["COGNITO_CLIENT_SECRET"]
+    assert not any(
+        name.startswith("NEXT_PUBLIC_") and value == env["COGNITO_CLIENT_SECRET"]
+        for name, value in lines.items()
+    )
 
 
 # --- whole-database operations: last in this file ------------------------------------------------------------
