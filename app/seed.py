@@ -9,6 +9,7 @@ ever needed and the migrator's RLS bypass is not used.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -168,10 +169,47 @@ def load(path: Path) -> SeedFile:
         raise SystemExit(f"{path}: invalid seed file:\n{exc}") from None
 
 
+LISTING_MARK = "seed-tenants: "  # `--list`: one line, read by `harness tenant` (harness/devloop/tenants.py)
+
+
+def listing(seed: SeedFile) -> dict[str, Any]:
+    """What `--list` prints: each seeded tenant's slug, id, name and member emails, and every seed user."""
+    return {
+        "tenants": [
+            {
+                "slug": t.slug,
+                "id": str(seed_tenant_id(t.slug)),
+                "name": t.name,
+                "members": [m.email.lower() for m in t.members],
+            }
+            for t in seed.tenants
+        ],
+        "users": [u.email.lower() for u in seed.users],
+    }
+
+
+def set_exact_groups(email: str, group: str | None) -> None:
+    """The user is in `group` only (`--tenant` puts a tenant's users back exactly as seeded)."""
+    cognito: Any = cognito_client()
+    pool = get_settings().cognito_user_pool_id
+    groups = cognito.admin_list_groups_for_user(UserPoolId=pool, Username=email).get("Groups", [])
+    for found in groups:
+        if found["GroupName"] != group:
+            cognito.admin_remove_user_from_group(
+                UserPoolId=pool, Username=email, GroupName=found["GroupName"]
+            )
+    cognito.admin_enable_user(UserPoolId=pool, Username=email)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.seed", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="seed file, e.g. seed/seed.yaml")
+    parser.add_argument("--list", action="store_true", help="print the seeded tenants as JSON and exit")
+    parser.add_argument("--tenant", metavar="SLUG", help="seed only this tenant and its users (exact groups)")
     args = parser.parse_args(argv)
+    if args.list:
+        print(LISTING_MARK + json.dumps(listing(load(args.path))))
+        return 0
     settings = get_settings()
     if settings.app_env != "local":
         print(
@@ -179,16 +217,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     seed = load(args.path)
-
     roles = highest_roles(seed)
+    tenants, users = seed.tenants, seed.users
+    if args.tenant is not None:
+        tenants = [t for t in seed.tenants if t.slug == args.tenant]
+        if not tenants:
+            known = ", ".join(t.slug for t in seed.tenants)
+            print(f"{args.path}: no tenant {args.tenant!r} in the seed (seeded: {known})", file=sys.stderr)
+            return 3
+        members = {m.email.lower() for m in tenants[0].members}
+        users = [u for u in seed.users if u.email.lower() in members]
     subs: dict[str, str] = {}
     created = 0
-    for user in seed.users:
+    for user in users:
         email = user.email.lower()
-        subs[email], was_created = ensure_cognito_user(user, GROUP_OF_ROLE.get(roles.get(email, "")))
+        group = GROUP_OF_ROLE.get(roles.get(email, ""))
+        subs[email], was_created = ensure_cognito_user(user, group)
+        if args.tenant is not None:
+            set_exact_groups(email, group)
         created += was_created
     tenant_ids: list[uuid.UUID] = []
-    for tenant in seed.tenants:
+    for tenant in tenants:
         try:
             tenant_ids.append(seed_tenant(tenant, subs))
         except IntegrityError as exc:
@@ -199,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
     forget_catalog_summaries(tenant_ids)
-    items = sum(len(t.catalog) for t in seed.tenants)
+    items = sum(len(t.catalog) for t in tenants)
     print(
-        f"seeded {len(seed.users)} users ({created} new), {len(seed.tenants)} tenants, "
-        f"{sum(len(t.members) for t in seed.tenants)} memberships, {items} catalog items"
+        f"seeded {len(users)} users ({created} new), {len(tenants)} tenants, "
+        f"{sum(len(t.members) for t in tenants)} memberships, {items} catalog items"
     )
     return 0
 

@@ -232,16 +232,29 @@ def status(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["dotenv", "json", "shell"]), default="dotenv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["dotenv", "json", "shell", "nextjs"]),
+    default="dotenv",
+    show_default=True,
+    help="nextjs: a .env.local for the Next.js frontend (NEXT_PUBLIC_* and server-side names)",
 )
 @click.option(
     "--component", default="backend", show_default=True, help="whose env (REDIS_URL is per component)"
 )
+@click.option("--public", is_flag=True, help="with --format nextjs: only what may reach a browser")
 @backend_option
 @click.pass_obj
 @handle_errors
-def env(obj: Context, fmt: str, component: str) -> None:
+def env(obj: Context, fmt: str, component: str, public: bool) -> None:
     """Print the env contract the app reads (DATABASE_URL, REDIS_URL, AWS_*, COGNITO_*, ...)."""
+    if fmt == "nextjs":
+        from harness.devloop.frontend import nextjs_env, render_dotenv
+
+        click.echo(render_dotenv(nextjs_env(obj.runner(), public=public), _dotenv_quote))
+        return
+    if public:
+        raise HarnessError("--public goes with --format nextjs", hint="harness env --format nextjs --public")
     values = obj.runner().env(component)
     if fmt == "json":
         click.echo(json.dumps(values, indent=2, sort_keys=True))
@@ -488,6 +501,12 @@ def _dotenv_quote(value: str) -> str:
         return value
     return json.dumps(value)
 
+
+from harness import cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
+
+main.add_command(cli_devloop.mail)
+main.add_command(cli_devloop.tenant)
+main.add_command(cli_devloop.db)
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ from harness.emulator.config import STATE_CHANGED_KEY
 from harness.emulator.control import HarnessControlMiddleware
 from harness.emulator.mail import SesCaptureMiddleware
 from harness.emulator.runtime import EmulatorRuntime
+from harness.emulator.transfer import StateTransferMiddleware
 
 Middleware = Callable[[WSGIApplication], WSGIApplication]
 """Wraps a WSGI app in another; how later work adds checks in front of moto's handlers."""
@@ -44,7 +45,7 @@ def build_wsgi_app(
         app = check(app)
     app = SesCaptureMiddleware(app, runtime.mail, runtime.config.account_id, runtime.config.region)
     app = RequestGateMiddleware(app, runtime)
-    return HarnessControlMiddleware(app, runtime)
+    return StateTransferMiddleware(HarnessControlMiddleware(app, runtime), runtime)
 
 
 class RequestGateMiddleware:

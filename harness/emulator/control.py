@@ -4,6 +4,7 @@
 - POST /_harness/snapshot       write a snapshot now: {"bytes", "ms", "capture_ms", "backends", ...}
 - POST /_harness/reset          empty every backend and the captured mail, delete the state file
 - GET  /_harness/ses/messages   captured mail, oldest first; filters: ?to=ADDRESS&since_id=MESSAGE_ID
+- DELETE /_harness/ses/messages forget the captured mail (harness/emulator/transfer.py; also GET/PUT /_harness/state)
 - GET  /_harness/cognito/signing-key?pool=POOL_ID
                                 the pool's private signing key as a JWK (check `cognito-pool-keys`), for tests
                                 that must mint tokens with chosen claims (expired, another issuer); local only
@@ -22,6 +23,7 @@ from harness.emulator.config import CONTROL_PREFIX
 from harness.emulator.gate import GateTimeout
 from harness.emulator.mail import UnknownMessageError, list_captured_mail
 from harness.emulator.runtime import EmulatorRuntime
+from harness.emulator.transfer import clear_mail
 from harness.errors import HarnessError
 
 _Response = tuple[int, Any]
@@ -87,7 +89,7 @@ ROUTES: dict[str, dict[str, _Handler]] = {
     "health": {"GET": _health},
     "snapshot": {"POST": _snapshot},
     "reset": {"POST": _reset},
-    "ses/messages": {"GET": _ses_messages},
+    "ses/messages": {"GET": _ses_messages, "DELETE": clear_mail},
     "cognito/signing-key": {"GET": _cognito_signing_key},
 }
 

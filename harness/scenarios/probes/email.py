@@ -78,12 +78,18 @@ class LocalInbox:
         return f"{_label(label)}@{LOCAL_ACTOR_DOMAIN}"
 
     def messages(self, to: str) -> list[Mail]:
-        response = self._http.get(self.url, params={"to": to})
+        return [_captured(entry) for entry in self.entries(to)]
+
+    def entries(self, to: str | None = None) -> list[dict[str, Any]]:
+        """The emulator's captured-mail entries as JSON (harness/emulator/mail.py), oldest first; also
+        what `harness mail` (harness/devloop/mail.py) reads."""
+        response = self._http.get(self.url, params={"to": to} if to else None)
         if response.status_code != 200:
             raise ScenarioError(
                 f"the emulator's mail capture answered {response.status_code} at {self.url}: {response.text[:200]}"
             )
-        return [_captured(entry) for entry in response.json()]
+        entries: list[dict[str, Any]] = response.json()
+        return entries
 
     def close(self) -> None:
         self._http.close()
