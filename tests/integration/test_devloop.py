@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,23 @@ import psycopg
 import pytest
 import redis
 
-from harness.testing import RunningStack, private_temp_dir
+from harness.testing import RunningStack, private_temp_dir, start_stack
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    """This module's own stack, not the session's: it clears the mail, resets tenants and drops the whole
+    database (closing every connection to it), which would pull the floor from under the session stack's
+    other users (a session fixture's connection died this way in CI)."""
+    running = start_stack()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 def harness(
