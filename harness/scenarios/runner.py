@@ -73,6 +73,30 @@ class Attempt:
     observed: str | None = None
 
 
+@dataclass
+class StepEvent:
+    """What a `RunHooks.on_step` callback sees of one executed step (for load: timings per step)."""
+
+    planned: PlannedStep
+    record: StepRecord
+    seconds: float  # wall time of the step, polling included
+    status: int | None  # the HTTP status of a request step (None for probes and transport errors)
+    failure: StepFailure | None
+
+
+@dataclass
+class RunHooks:
+    """How a caller other than the test runner (`harness scenarios load`) takes part in a run.
+
+    `runs(planned)`: False skips an applicable step (load samples its probes); `on_step`: called after each
+    executed step; `audits=False`: the per-run audits are left to the caller (load audits once at the end).
+    """
+
+    runs: Callable[[PlannedStep], bool] | None = None
+    on_step: Callable[[StepEvent], None] | None = None
+    audits: bool = True
+
+
 def poll(attempt: Callable[[], Attempt], within: float | None) -> tuple[Attempt, int, float]:
     """Try until the attempt has no problems or `within` seconds passed (backoff 50 ms -> 1 s)."""
     started = time.monotonic()
@@ -96,11 +120,11 @@ class ScenarioSession:
         self.target = target
         self.api = ApiClient(target.api_url, target.subdomain_host)
 
-    def run(self, loaded: LoadedScenario) -> ScenarioResult:
+    def run(self, loaded: LoadedScenario, hooks: RunHooks | None = None) -> ScenarioResult:
         """Run `loaded`; raises `ScenarioFailed` (a readable, masked report) when anything failed."""
         if not loaded.applicable:
             raise ScenarioError(f"{loaded.source}: not valid on target {self.target.name}")
-        return _Run(self, loaded).execute()
+        return _Run(self, loaded, hooks).execute()
 
     def actors(self, run_id: str | None = None, masker: Masker | None = None) -> ActorFactory:
         masker = masker or Masker(self.target.secrets)
@@ -115,8 +139,11 @@ def new_run_id() -> str:
 
 
 class _Run:
-    def __init__(self, session: ScenarioSession, loaded: LoadedScenario) -> None:
+    def __init__(
+        self, session: ScenarioSession, loaded: LoadedScenario, hooks: RunHooks | None = None
+    ) -> None:
         self.session = session
+        self.hooks = hooks or RunHooks()
         self.target = session.target
         self.api = session.api
         self.loaded = loaded
@@ -211,24 +238,37 @@ class _Run:
             StepRecord(p.index + 1, p.label, self.loaded.where(p), "not run" if p.runs else "skipped")
             for p in planned
         ]
+        hooks = self.hooks
         for step, record in zip(planned, self.report.steps, strict=True):
             if not step.runs:
                 continue
+            if hooks.runs is not None and not hooks.runs(step):
+                record.status = "skipped"
+                continue
+            clock = time.perf_counter()
+            failure: StepFailure | None = None
+            outcome: dict[str, Any] = {}
             try:
                 outcome = self._execute(step)
                 self._save(step.step, outcome)
-            except StepFailure as failure:
-                record.status = "failed"
-                self.report.failed_step, self.report.failure = record, failure
-                return
+            except StepFailure as exc:
+                failure = exc
             except (
                 UndefinedVariable,
                 ScenarioError,
             ) as exc:  # a saved value lacks a path; Cognito refused ...
-                record.status = "failed"
-                self.report.failed_step, self.report.failure = record, StepFailure([str(exc)])
+                failure = StepFailure([str(exc)])
+            record.status = "failed" if failure else "passed"
+            if hooks.on_step is not None:
+                exchange = failure.exchange if failure else None
+                status = exchange.status if exchange else outcome.get("status")
+                seconds = time.perf_counter() - clock
+                hooks.on_step(
+                    StepEvent(step, record, seconds, status if isinstance(status, int) else None, failure)
+                )
+            if failure:
+                self.report.failed_step, self.report.failure = record, failure
                 return
-            record.status = "passed"
 
     def _save(self, step: _Step, outcome: Mapping[str, Any]) -> None:
         for name, path in step.save.items():
@@ -656,6 +696,11 @@ class _Run:
     def _audits(self) -> None:
         target, report = self.target, self.report
         monitor = target.monitor
+        if not self.hooks.audits:  # the caller audits (once, at the end of a load run)
+            if monitor is not None and self.begin_mark is not None:
+                monitor.end(self.begin_mark)
+                self.begin_mark = None
+            return
         if monitor is not None and self.begin_mark is not None:
             activity = monitor.end(self.begin_mark)
             self.begin_mark = None
