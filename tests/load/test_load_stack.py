@@ -121,3 +121,33 @@ def test_a_leak_under_load_fails_the_run_on_its_audit(leaky_stack: RunningStack,
     leaks = [f for f in report["audit_findings"] if f["audit"] == "object-prefix"]
     assert leaks and all("exports/" in f["offending"] for f in leaks)
     assert "isolation did not hold" in done.stdout and "AUDIT object-prefix" in done.stdout
+
+
+def test_overlapping_monitor_windows_keep_what_the_outer_window_needs(stack: RunningStack) -> None:
+    """A load run's own window spans every scenario run's window in the same process; closing an inner
+    window once dropped the outer one's marker (KeyError at the end of the run)."""
+    import uuid
+
+    import redis
+
+    from harness.scenarios.monitor import RedisMonitor
+
+    monitor = RedisMonitor(stack.redis_admin_url)
+    monitor.start()
+    client = redis.Redis.from_url(stack.redis_admin_url)
+    prefix = f"ai:quota:overlap-{uuid.uuid4().hex[:6]}"
+    try:
+        outer = monitor.begin("load")
+        client.set(f"{prefix}:before", 1)
+        inner = monitor.begin("run")
+        client.set(f"{prefix}:inside", 1)
+        inner_keys = {k.key for k in monitor.end(inner).keys}
+        client.set(f"{prefix}:after", 1)
+        outer_keys = {k.key for k in monitor.end(outer).keys}
+    finally:
+        client.delete(f"{prefix}:before", f"{prefix}:inside", f"{prefix}:after")
+        client.close()
+        monitor.close()
+    assert {k for k in inner_keys if k.startswith(prefix)} == {f"{prefix}:inside"}
+    assert {k for k in outer_keys if k.startswith(prefix)} == {f"{prefix}:before", f"{prefix}:inside",
+                                                               f"{prefix}:after"}  # fmt: skip
