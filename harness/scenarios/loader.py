@@ -9,7 +9,7 @@ Redis keys outside the declared namespaces, and steps the chosen target cannot r
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,22 +258,102 @@ def _semantic_problems(
                 problem = _reference_problem(expression, defined, scenario)
                 if problem:
                     by_target.setdefault((at, problem), []).append(target)
+            if registry.kind_for(step).key == "set":  # rendered value by value, in order
+                for loc, problem in _set_problems(at, vars(step)["set"], defined, scenario):
+                    by_target.setdefault((loc, problem), []).append(target)
             defined |= _defines(step)
     for (at, problem), targets in by_target.items():
         partial = len(targets) < len(scenario.targets)
         yield at, problem + (f" (on target {', '.join(targets)})" if partial else "")
-    # the vars block may use builtins only
-    for expression in references(document.data.get("vars", {})):
-        problem = _reference_problem(expression, set(BUILTIN_ROOTS), scenario)
-        if problem:
-            yield ("vars",), problem
+    yield from _vars_problems(document.data.get("vars", {}), scenario)
+
+
+def _vars_problems(raw_vars: Any, scenario: Scenario) -> Iterator[Problem]:
+    """`vars:` values are rendered with the built-ins only: a reference to another variable of `vars:` is
+    refused at that variable's own key, naming the cycle when there is one."""
+    if not isinstance(raw_vars, dict):
+        return
+    graph = {name: _roots_of(value) & set(raw_vars) for name, value in raw_vars.items()}
+    for name, value in raw_vars.items():
+        for expression in references(value):
+            root = _root_of(expression)
+            if root in raw_vars and root not in BUILTIN_ROOTS:
+                cycle = _cycle_through(graph, str(name), root)
+                why = f" ({' → '.join(cycle)} is a cycle)" if cycle else ""
+                yield (
+                    ("vars", name),
+                    (
+                        f"${{{expression}}}: a `vars:` value may use only the built-ins ({', '.join(BUILTIN_ROOTS)}), "
+                        f"not another variable of `vars:`{why}; build {name!r} from {root!r} in a `set:` step"
+                    ),
+                )
+                continue
+            problem = _reference_problem(expression, set(BUILTIN_ROOTS), scenario)
+            if problem:
+                yield ("vars", name), problem
+
+
+def _set_problems(
+    at: Loc, values: dict[str, Any], defined: set[str], scenario: Scenario
+) -> Iterator[Problem]:
+    """A `set:` renders its values in order: a value may use the variables defined before the step and the
+    keys above it, not itself or a key below it (which would be a cycle or a use before definition)."""
+    graph = {name: _roots_of(value) & set(values) for name, value in values.items()}
+    available = set(defined)
+    for name, value in values.items():
+        for expression in references(value):
+            root = _root_of(expression)
+            if root in graph and root not in available:
+                cycle = _cycle_through(graph, name, root)
+                why = f"{' → '.join(cycle)} is a cycle" if cycle else f"{root!r} is set below {name!r}"
+                yield (
+                    (*at, "set", name),
+                    (
+                        f"${{{expression}}}: `set:` values are rendered in order and {why}; "
+                        "use a variable defined earlier, or set it in an earlier step"
+                    ),
+                )
+                continue
+            problem = _reference_problem(expression, available, scenario)
+            if problem:
+                yield (*at, "set", name), problem
+        available.add(name)
+
+
+def _root_of(expression: str) -> str:
+    try:
+        return str(check_reference(expression)[0])
+    except ValueError:
+        return ""
+
+
+def _roots_of(value: Any) -> set[str]:
+    return {_root_of(e) for e in references(value)}
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str, via: str) -> list[str] | None:
+    """The shortest path `start → via → … → start` in `graph`, or None."""
+    paths: list[list[str]] = [[start, via]]
+    seen = {via}
+    while paths:
+        path = paths.pop(0)
+        if path[-1] == start:
+            return path
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                paths.append([*path, nxt])
+    return None
 
 
 def _templates_of(raw: Any) -> list[str]:
-    """The `${...}` of a raw step, except in `save:` (its values are paths, not templates)."""
+    """The `${...}` of a raw step, except in `save:` (its values are paths, not templates) and `set:`
+    (checked value by value, in order: `_set_problems`)."""
     if not isinstance(raw, dict):
         return []
-    return list(references({k: v for k, v in raw.items() if k != "save"}))
+    return list(references({k: v for k, v in raw.items() if k not in ("save", "set")}))
 
 
 def _defines(step: StepModel) -> set[str]:
