@@ -63,7 +63,11 @@ def renew_leases(channel: Any, now: float | None = None) -> int:
     if not tags:
         return 0
     stamp = time.time() if now is None else now
-    channel.client.zadd(channel.unacked_index_key, dict.fromkeys(tags, stamp), xx=True)
+    # A client of its own (from the channel's pool), never `channel.client`: the channel's BRPOP may be
+    # waiting for its reply on that client's connection, and a command sent there would read the popped
+    # message as its own reply — the message would be lost.
+    with channel.conn_or_acquire() as client:
+        client.zadd(channel.unacked_index_key, dict.fromkeys(tags, stamp), xx=True)
     return len(tags)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +49,19 @@ class FakeChannel:
     def __init__(self, delivered: dict[str, object]) -> None:
         self.client = FakeRedis()
         self.qos = type("QoS", (), {"_delivered": delivered})()
+        self.acquired = 0
+
+    @contextmanager
+    def conn_or_acquire(self) -> Iterator[FakeRedis]:
+        self.acquired += 1  # a client of its own, never the one whose connection waits in BRPOP
+        yield self.client
 
 
 def test_lease_renewal_restamps_only_held_messages_without_adding_acked_ones() -> None:
     channel = FakeChannel({"tag-1": object(), "tag-2": object()})
     assert renew_leases(channel, now=1000.0) == 2
     assert channel.client.calls == [("unacked_index", {"tag-1": 1000.0, "tag-2": 1000.0}, True)]
+    assert channel.acquired == 1
     idle = FakeChannel({})
     assert renew_leases(idle) == 0
     assert idle.client.calls == []
