@@ -33,6 +33,14 @@ def restart(runner: Any, names: Sequence[str] = (), *, progress: Progress = _no_
     with runner.state.lock():
         ports = runner._ports()
         infra = {c.name: c for c in runner.infra(ports)}
+        unhealthy = [name for name, c in infra.items() if c.managed and c.health() is not None]
+        down = [name for name in unhealthy if name not in names]
+        if down:  # (before the env contract: a stack that never ran has none)
+            raise HarnessError(
+                f"the stack is not up ({', '.join(down)} not healthy; state: {runner.state.root})",
+                hint="run `harness up` first (`harness status` shows each component)",
+            )
+        runner.env("backend")  # refuses with a hint when the stack was never provisioned
         apps = {c.name: c for c in runner.apps(ports)}
         everything = {**infra, **apps}
         wanted = list(dict.fromkeys(names)) or [name for name, c in apps.items() if c.managed]
@@ -48,15 +56,6 @@ def restart(runner: Any, names: Sequence[str] = (), *, progress: Progress = _no_
                 f"{', '.join(external)} is an endpoint the harness attaches to: it neither starts nor stops it",
                 hint="restart it where it runs; `harness status` shows what it is",
             )
-        down = [
-            name for name, c in infra.items() if name not in wanted and c.managed and c.health() is not None
-        ]
-        if down:
-            raise HarnessError(
-                f"the stack is not up ({', '.join(down)} not healthy; state: {runner.state.root})",
-                hint="run `harness up` first (`harness status` shows each component)",
-            )
-        runner.env("backend")  # refuses with a hint when the stack was never provisioned
         chosen = [everything[name] for name in wanted]
 
         def stop(component: Any) -> None:

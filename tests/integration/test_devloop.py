@@ -452,11 +452,12 @@ def test_snapshot_export_import_round_trip(stack: RunningStack, tmp_path: Path) 
 
 def test_snapshot_load_refuses_another_topology_or_harness_version(stack: RunningStack) -> None:
     root = stack.runner.state.root / "snapshots"
+    ok(stack, "snapshot", "save", "base", "--force")
     for name, change, expected in [
         ("other-topology", {"topology_sections": "cognito"}, "another topology"),
         ("other-version", {"harness_version": "0.0.0-other"}, "harness 0.0.0-other"),
     ]:
-        shutil.copytree(root / "copy", root / name)
+        shutil.copytree(root / "base", root / name)
         manifest = json.loads((root / name / "manifest.json").read_text())
         if "topology_sections" in change:
             manifest["topology_sections"]["cognito"] = "0" * 16
