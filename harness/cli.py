@@ -513,5 +513,9 @@ main.add_command(cli_devloop.db)
 main.add_command(cli_snapshot.snapshot)
 main.add_command(cli_devloop.restart)
 
+from harness import cli_load  # noqa: E402
+
+scenarios.add_command(cli_load.load)
+
 if __name__ == "__main__":
     main()
