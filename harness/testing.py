@@ -7,15 +7,20 @@ probes, and AWS clients on the stack's endpoint.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from harness.connections import AwsConnection, PostgresConnection, RedisConnection
 from harness.runner import LocalRunner, UpReport
 from harness.state import StateDir, default_state_dir
 from harness.topology import Topology, find_topology_file, load_topology
+
+# Env contract keys whose value is a secret (AWS_SECRET_ACCESS_KEY is the emulator's well-known "test").
+SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|SECRET(?!_ACCESS_KEY)|TOKEN|PRIVATE|_KEY$)")
 
 
 def private_temp_dir(prefix: str = "harness-") -> Path:
@@ -30,7 +35,7 @@ class RunningStack:
     runner: LocalRunner
     owned: bool  # True when this object started the stack (and so stops and wipes it)
     report: UpReport | None = None
-    _env_cache: dict[str, dict[str, str]] = field(default_factory=dict)
+    _env_cache: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def topology(self) -> Topology:
@@ -73,6 +78,28 @@ class RunningStack:
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
+
+    def secrets(self) -> dict[str, str]:
+        """Every secret value of this stack, by what it is: admin and role passwords, ACL user passwords, and
+        the env contract's secret values (the pytest plugin's secret guard fails a test whose output shows one)."""
+        from harness.provision.apply import redis_user_password, role_password
+
+        found = {
+            "the Postgres superuser password": self.postgres.password,
+            "the Redis admin password": self.redis.password,
+        }
+        for role in self.topology.postgres.roles:
+            found[f"the password of Postgres role {role}"] = role_password(self.state, role)
+        for user in self.topology.redis.users:
+            found[f"the password of Redis user {user}"] = redis_user_password(self.state, user)
+        for component in self.topology.services:
+            for key, value in self.env(component).items():
+                password = urlsplit(value).password if "://" in value else None
+                if password:
+                    found[f"the password in {key}"] = unquote(password)
+                elif SECRET_ENV_NAME.search(key):
+                    found[key] = value
+        return {label: value for label, value in found.items() if value}
 
     def stop(self) -> None:
         if self.owned:
