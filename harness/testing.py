@@ -79,12 +79,40 @@ class RunningStack:
     def client(self, service: str) -> Any:
         return self.aws.client(service)
 
+    def control_headers(self) -> dict[str, str]:
+        """The header the emulator's secret-bearing `/_harness/` paths need (harness/emulator/control_guard.py)."""
+        from harness.emulator.control_guard import CONTROL_TOKEN_HEADER, CONTROL_TOKEN_SECRET
+
+        return {CONTROL_TOKEN_HEADER: self.state.secret(CONTROL_TOKEN_SECRET)}
+
+    def cognito_signing_key(self, pool_id: str | None = None) -> dict[str, Any]:
+        """A user pool's private signing key as a JWK (default: the app's pool), to mint tokens with chosen
+        claims; its private parts are registered with the secret guard, so no test output may show them."""
+        import httpx
+
+        from harness.secret_guard import remember
+
+        pool = pool_id or self.env()["COGNITO_USER_POOL_ID"]
+        response = httpx.get(
+            f"{self.aws.endpoint_url}/_harness/cognito/signing-key",
+            params={"pool": pool},
+            headers=self.control_headers(),
+            timeout=10,
+        )
+        response.raise_for_status()
+        jwk: dict[str, Any] = response.json()
+        for part in ("d", "p", "q", "dp", "dq", "qi"):
+            remember(jwk.get(part), f"the private signing key of pool {pool}")
+        return jwk
+
     def secrets(self) -> dict[str, str]:
         """Every secret value of this stack, by what it is: admin and role passwords, ACL user passwords, and
         the env contract's secret values (the pytest plugin's secret guard fails a test whose output shows one)."""
+        from harness.emulator.control_guard import CONTROL_TOKEN_HEADER
         from harness.provision.apply import redis_user_password, role_password
 
         found = {
+            "the emulator's control token": self.control_headers()[CONTROL_TOKEN_HEADER],
             "the Postgres superuser password": self.postgres.password,
             "the Redis admin password": self.redis.password,
         }
