@@ -103,8 +103,8 @@ class DeployedOutputs:
     environment: str = "staging"
     region: str | None = None
     bucket: str | None = None
-    client_secret: str | None = None
-    app_secret_key: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    app_secret_key: str | None = field(default=None, repr=False)
     ses_events_queue_url: str | None = None
     redis_url: str | None = None
     tenant_base_domain: str | None = None
@@ -191,7 +191,7 @@ class Target:
     topology: Topology
     api_url: str
     identity: CognitoIdentity
-    app_secret_key: str
+    app_secret_key: str = field(repr=False)
     subdomain_host: Callable[[str], tuple[str, str]] | None  # slug -> (base URL, Host header)
     inbox: Inbox | None = None
     objects: ObjectStore | None = None
@@ -199,7 +199,7 @@ class Target:
     redis: RedisKeys | None = None
     tasks: TaskProbe | None = None
     monitor: RedisMonitor | None = None
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _connect: Callable[[registry.Connection], Any] | None = None
     _connected: dict[str, Any] = field(default_factory=dict)
