@@ -506,5 +506,9 @@ main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
 
+from harness import cli_load  # noqa: E402
+
+scenarios.add_command(cli_load.load)
+
 if __name__ == "__main__":
     main()

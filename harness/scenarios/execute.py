@@ -115,23 +115,63 @@ def save(context: StepContext, step: StepModel, outcome: Mapping[str, Any]) -> N
         context.define(name, value)
 
 
+@dataclass
+class StepEvent:
+    """What a `RunHooks.on_step` callback sees of one executed step (for load: timings per step)."""
+
+    planned: PlannedStep
+    record: StepRecord
+    seconds: float  # wall time of the step, polling included
+    status: int | None  # the HTTP status of a request step (None for probes and transport errors)
+    failure: StepFailure | None
+
+
+@dataclass
+class RunHooks:
+    """How a caller other than the test runner (`harness scenarios load`) takes part in a run.
+
+    `runs(planned)`: False skips an applicable step (load samples its probes); `on_step`: called after each
+    executed step; `audits=False`: the per-run audits are left to the caller (load audits once at the end).
+    """
+
+    runs: Callable[[PlannedStep], bool] | None = None
+    on_step: Callable[[StepEvent], None] | None = None
+    audits: bool = True
+
+
 def run_steps(
-    context: StepContext, planned: Iterable[PlannedStep], records: Iterable[StepRecord]
+    context: StepContext,
+    planned: Iterable[PlannedStep],
+    records: Iterable[StepRecord],
+    hooks: RunHooks | None = None,
 ) -> tuple[StepRecord, StepFailure] | None:
     """Run the steps that run on this target in order, setting each record's status; stops at the first
     failure and returns (its record, the failure), or None when every step passed."""
+    hooks = hooks or RunHooks()
     for step, record in zip(planned, records, strict=True):
         if not step.runs:
             continue
+        if hooks.runs is not None and not hooks.runs(step):
+            record.status = "skipped"
+            continue
+        clock = time.perf_counter()
+        failure: StepFailure | None = None
+        outcome: dict[str, Any] = {}
         try:
-            run_step(context, step)
-        except StepFailure as failure:
-            record.status = "failed"
-            return record, failure
+            outcome = run_step(context, step)
+        except StepFailure as exc:
+            failure = exc
         except (UndefinedVariable, ScenarioError) as exc:  # a saved value lacks a path; Cognito refused ...
-            record.status = "failed"
-            return record, StepFailure([str(exc)])
-        record.status = "passed"
+            failure = StepFailure([str(exc)])
+        record.status = "failed" if failure else "passed"
+        if hooks.on_step is not None:
+            exchange = failure.exchange if failure else None
+            status = exchange.status if exchange else outcome.get("status")
+            seconds = time.perf_counter() - clock
+            code = status if isinstance(status, int) else None
+            hooks.on_step(StepEvent(step, record, seconds, code, failure))
+        if failure:
+            return record, failure
     return None
 
 

@@ -204,6 +204,7 @@ class ScenarioFailed(ScenarioError):
     def __init__(self, report: ScenarioReport, masker: Masker) -> None:
         super().__init__(report.render(masker))
         self.report = report
+        self.masker = masker  # the run's secrets (its actors' passwords, tokens): for callers that quote it
 
 
 def format_findings(findings: Sequence[AuditFinding]) -> str:

@@ -20,7 +20,16 @@ from typing import Any
 from harness.errors import ScenarioError
 from harness.scenarios import audits
 from harness.scenarios.actors import ActorFactory, SetupError
-from harness.scenarios.execute import Attempt, StepContext, finish, poll, run_step, run_steps
+from harness.scenarios.execute import (
+    Attempt,
+    RunHooks,
+    StepContext,
+    StepEvent,
+    finish,
+    poll,
+    run_step,
+    run_steps,
+)
 from harness.scenarios.http import ApiClient
 from harness.scenarios.loader import LoadedScenario
 from harness.scenarios.report import (
@@ -36,9 +45,11 @@ from harness.scenarios.templates import render
 
 __all__ = [
     "Attempt",
+    "RunHooks",
     "ScenarioResult",
     "ScenarioSession",
     "StepContext",
+    "StepEvent",
     "finish",
     "new_run_id",
     "poll",
@@ -54,11 +65,13 @@ class ScenarioSession:
         self.target = target
         self.api = ApiClient(target.api_url, target.subdomain_host)
 
-    def run(self, loaded: LoadedScenario) -> ScenarioResult:
-        """Run `loaded`; raises `ScenarioFailed` (a readable, masked report) when anything failed."""
+    def run(self, loaded: LoadedScenario, hooks: RunHooks | None = None) -> ScenarioResult:
+        """Run `loaded`; raises `ScenarioFailed` (a readable, masked report) when anything failed.
+
+        `hooks`: how a load run samples probes, times steps and takes the audits over (execute.RunHooks)."""
         if not loaded.applicable:
             raise ScenarioError(f"{loaded.source}: not valid on target {self.target.name}")
-        return _Run(self, loaded).execute()
+        return _Run(self, loaded, hooks).execute()
 
     def actors(self, run_id: str | None = None, masker: Masker | None = None) -> ActorFactory:
         masker = masker or Masker(self.target.secrets)
@@ -73,8 +86,11 @@ def new_run_id() -> str:
 
 
 class _Run:
-    def __init__(self, session: ScenarioSession, loaded: LoadedScenario) -> None:
+    def __init__(
+        self, session: ScenarioSession, loaded: LoadedScenario, hooks: RunHooks | None = None
+    ) -> None:
         self.session = session
+        self.hooks = hooks or RunHooks()
         self.target = session.target
         self.api = session.api
         self.loaded = loaded
@@ -165,7 +181,7 @@ class _Run:
             StepRecord(p.index + 1, p.label, self.loaded.where(p), "not run" if p.runs else "skipped")
             for p in planned
         ]
-        failed = run_steps(self.context, planned, self.report.steps)
+        failed = run_steps(self.context, planned, self.report.steps, self.hooks)
         if failed is not None:
             self.report.failed_step, self.report.failure = failed
 
@@ -173,6 +189,11 @@ class _Run:
     def _audits(self) -> None:
         target, report = self.target, self.report
         monitor = target.monitor
+        if not self.hooks.audits:  # the caller audits (once, at the end of a load run)
+            if monitor is not None and self.context.begin_mark is not None:
+                monitor.end(self.context.begin_mark)
+                self.context.begin_mark = None
+            return
         if monitor is not None and self.context.begin_mark is not None:
             activity = monitor.end(self.context.begin_mark)
             self.context.begin_mark = None
