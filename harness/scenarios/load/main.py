@@ -112,7 +112,7 @@ def run_worker(options: LoadOptions) -> int:
     env.events.report_to_master.add_listener(report_to_master)  # type: ignore[no-untyped-call]
     runner = env.create_worker_runner(options.master_host, options.master_port)
 
-    def drain(message: Any, **_: Any) -> None:
+    def drain(environment: Any = None, msg: Any = None, **_: Any) -> None:
         connected.collector.draining = True
 
     runner.register_message(DRAIN, drain)
@@ -234,6 +234,9 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
             connected.collector.draining = True
             while time.monotonic() < deadline and connected.collector.in_flight:
                 gevent.sleep(0.2)
+        drained = time.monotonic() < deadline
+        if not drained:
+            _say(f"load: scenario runs still in flight after {STOP_TIMEOUT_S} s; stopping them")
         duration = time.monotonic() - started
         runner.quit()
         health_report = health.stop()
@@ -248,6 +251,7 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
             audits_run=ran, audits_skipped=skipped, health=health_report, target=options.target,
         )  # fmt: skip
         outcome = verdict(report, options.max_failure_rate, options.max_p95_ms)
+        report["drained"] = drained  # every scenario run in flight at the end finished (and cleaned up)
         report["passed"], report["reasons"] = outcome.passed, outcome.reasons
         for line in render_text(report, outcome):
             print(line, flush=True)
