@@ -236,7 +236,7 @@ class Tier(ABC):
         """Run an app command to completion with `contract` as its environment, logging to
         `<state>/logs/<label>.log`; `ServiceStartError` when it fails. Default: a process on this host."""
         from harness.backends.app import app_process_env
-        from harness.process import tail
+        from harness.process import log_size, tail
 
         progress(label, " ".join(argv))
         env = app_process_env(contract)
@@ -244,6 +244,7 @@ class Tier(ABC):
         log = self.state.log_file(label)
         log.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
+        since = log_size(log)  # the log is appended to: quote this run's lines only
         with open(log, "ab") as fh:
             fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
             fh.flush()
@@ -263,7 +264,7 @@ class Tier(ABC):
         if result.returncode != 0:
             raise ServiceStartError(
                 f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
-                f"{indent(tail(log))}",
+                f"{indent(tail(log, since=since))}",
                 hint=f"fix the app's {label} step, then run `harness up` again",
             )
         progress(label, f"done in {time.monotonic() - t0:.2f}s")
