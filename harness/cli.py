@@ -500,11 +500,12 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
+from harness import cli_console, cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_console.console)
 
 if __name__ == "__main__":
     main()
