@@ -73,6 +73,12 @@ def env(session: nox.Session) -> None:
     _harness(session, "env")
 
 
+@nox.session(default=False)
+def restart(session: nox.Session) -> None:
+    """Restart app processes (`-- backend`, `-- worker postgres`; none named: every app process)."""
+    _harness(session, "restart")
+
+
 @nox.session
 def logs(session: nox.Session) -> None:
     """Show a component's log (`-- postgres`, `-- aws -f`)."""
@@ -96,6 +102,12 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (starts its own stack on free ports; pytest args after `--`)."""
     bin_dir = _harness_venv(session)
     session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(default=False)
+def load(session: nox.Session) -> None:
+    """The scenario files as load on Locust: nox -s load -- scenarios/orders.yaml --users 20 --duration 30s."""
+    _harness(session, "scenarios", "load")
 
 
 @nox.session(default=False)
