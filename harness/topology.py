@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import TopologyError
+from harness.topology_privileges import RolePrivileges
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
 DEFAULT_ENV = "local"
@@ -49,6 +50,7 @@ class PostgresRole(_Model):
     login: bool = True
     owns_schema: bool = False
     bypass_rls: bool = False
+    privileges: RolePrivileges | None = None  # runtime roles: the allow-list (harness/topology_privileges.py)
 
 
 class Postgres(_Model):
@@ -72,6 +74,10 @@ class Postgres(_Model):
                 raise ValueError(
                     f"role {name!r} is a runtime role (owns_schema = false) and must not bypass RLS; "
                     "set bypass_rls = false"
+                )
+            if role.owns_schema and role.privileges is not None:
+                raise ValueError(
+                    f"role {name!r} owns the schema: an allow-list of privileges is for runtime roles"
                 )
         if not [n for n, r in roles.items() if not r.owns_schema]:
             raise ValueError("at least one runtime role (owns_schema = false) is needed for the app")
