@@ -73,6 +73,12 @@ def env(session: nox.Session) -> None:
     _harness(session, "env")
 
 
+@nox.session(default=False)
+def restart(session: nox.Session) -> None:
+    """Restart app processes (`-- backend`, `-- worker postgres`; none named: every app process)."""
+    _harness(session, "restart")
+
+
 @nox.session
 def logs(session: nox.Session) -> None:
     """Show a component's log (`-- postgres`, `-- aws -f`)."""

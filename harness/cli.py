@@ -264,18 +264,23 @@ def env(obj: Context, fmt: str, component: str, public: bool) -> None:
 
 @main.command()
 @click.argument("component", required=False)
-@click.option("-n", "--lines", default=40, show_default=True, help="lines to show")
+@click.option("-n", "--lines", default=40, show_default=True, help="lines to show (of each, with -f alone)")
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C to stop)")
 @backend_option
 @click.pass_obj
 @handle_errors
 def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
-    """Show a component's log (no argument: list the logs)."""
+    """Show a component's log (no argument: list the logs; `-f`: follow every component's log at once)."""
     from harness.process import tail
 
     runner = obj.runner()
     log_dir = runner.state.root / "logs"
     available = sorted(p.stem for p in log_dir.glob("*.log")) if log_dir.exists() else []
+    if component is None and follow:
+        from harness.devloop.logs import follow_logs
+
+        follow_logs(runner, lines=lines)
+        return
     if component is None:
         for name in available:
             click.echo(f"{name:<10} {log_dir / (name + '.log')}")
@@ -502,11 +507,13 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_devloop  # noqa: E402  (the developer's loop; imports nothing from here at load)
+from harness import cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_snapshot.snapshot)
+main.add_command(cli_devloop.restart)
 
 from harness import cli_load  # noqa: E402
 
