@@ -318,6 +318,8 @@ def _app_step(obj: Context, step: str) -> None:
         )
     t0 = time.monotonic()
     runner.run_one_off(step, argv, runner.env("backend"), progress=_progress)
+    if step == "migrate":
+        runner.apply_privileges()
     err.print(f"{step}: done in {time.monotonic() - t0:.2f}s (log: {runner.state.log_file(step)})")
 
 

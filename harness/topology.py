@@ -23,6 +23,7 @@ from harness.s3names import bucket_name_problem
 from harness.topology_deploy import Deploy
 from harness.topology_model import Port
 from harness.topology_model import TableModel as _Model  # the name every table here subclasses
+from harness.topology_privileges import RolePrivileges
 from harness.topology_problems import describe_error, format_problems, split_dotted
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
@@ -49,6 +50,7 @@ class PostgresRole(_Model):
     login: bool = True
     owns_schema: bool = False
     bypass_rls: bool = False
+    privileges: RolePrivileges | None = None  # runtime roles: the allow-list (harness/topology_privileges.py)
 
 
 class Postgres(_Model):
@@ -72,6 +74,10 @@ class Postgres(_Model):
                 raise ValueError(
                     f"role {name!r} is a runtime role (owns_schema = false) and must not bypass RLS; "
                     "set bypass_rls = false"
+                )
+            if role.owns_schema and role.privileges is not None:
+                raise ValueError(
+                    f"role {name!r} owns the schema: an allow-list of privileges is for runtime roles"
                 )
         if not [n for n, r in roles.items() if not r.owns_schema]:
             raise ValueError("at least one runtime role (owns_schema = false) is needed for the app")
