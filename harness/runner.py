@@ -493,6 +493,7 @@ class LocalRunner:
         contract = self.env("backend", ports)
         if app.migrate:
             self._run_app_command("migrate", app.migrate, contract, ports, progress)
+            self.apply_privileges(ports)
         with ThreadPoolExecutor(max_workers=2) as pool:
             seeding = (
                 pool.submit(self._run_app_command, "seed", app.seed, contract, ports, progress)
@@ -553,6 +554,12 @@ class LocalRunner:
         progress("state", f"removed {self.state.root}")
 
     # -- connections for tools and tests -------------------------------------------------------------------
+    def apply_privileges(self, ports: dict[str, int] | None = None) -> list[str]:
+        """After a migration: every runtime role's privileges are its allow-list again (new tables included)."""
+        from harness.provision.postgres import provision_database_grants
+
+        return provision_database_grants(self.topology, self.infrastructure(ports).postgres)
+
     def admin_connections(self) -> tuple[PostgresConnection, RedisConnection, AwsConnection]:
         infra = self.infrastructure()
         return infra.postgres, infra.redis, infra.aws
