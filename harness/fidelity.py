@@ -248,7 +248,8 @@ LEDGER: tuple[Behaviour, ...] = (
         ),
         "cognito-pool-keys",
         "moto ships one key pair for every pool (kid 'dummy'); the emulator re-signs with a key per pool, kept "
-        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests (local only).",
+        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests: loopback clients with the "
+        "stack's control token only (harness/emulator/control_guard.py).",
     ),
     Behaviour(
         "s3.presigned-url-signature",

@@ -133,16 +133,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     """The running stack (infrastructure, provisioning, and the app unless --stack-no-app)."""
     if request.config.getoption("--stack") == "attach":
-        yield attach_stack()
+        yield _guarded(attach_stack())
         return
     with_app = not request.config.getoption("--stack-no-app")
     shared = os.environ.get(SHARED_STACK_ENV)
     if shared and hasattr(request.config, "workerinput"):
-        yield _shared_stack(Path(shared), with_app)  # stopped by the controller (pytest_unconfigure)
+        yield _guarded(
+            _shared_stack(Path(shared), with_app)
+        )  # stopped by the controller (pytest_unconfigure)
         return
     running = start_stack(with_app=with_app)
     try:
-        yield running
+        yield _guarded(running)
     finally:
         running.stop()
 
@@ -160,6 +162,24 @@ def pristine_database(stack: RunningStack) -> Iterator[ClonedDatabase]:
         yield clone
     finally:
         cloner.drop(clone.name)
+
+
+def _guarded(running: RunningStack) -> RunningStack:
+    """The stack, its secrets registered with the secret guard (no test output may show them)."""
+    from harness.secret_guard import remember_all
+
+    remember_all(running.secrets())
+    return running
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """The secret guard (harness/secret_guard.py): a report whose traceback or captured output shows a
+    secret the session knows fails, with the values masked before anything prints or stores it."""
+    outcome = yield
+    from harness.secret_guard import screen_report
+
+    screen_report(outcome.get_result())  # type: ignore[attr-defined]
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

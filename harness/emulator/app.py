@@ -2,6 +2,9 @@
 
 Outermost first:
 
+0. `ControlGuardMiddleware`: the `/_harness/` paths that hand out secrets answer only loopback clients with
+   the stack's control token (harness/emulator/control_guard.py); `StateTransferMiddleware` serves
+   `/_harness/state`.
 1. `HarnessControlMiddleware`: answers `/_harness/...` itself; nothing there reaches moto.
 2. `RequestGateMiddleware`: every AWS request holds the request gate shared until its response is closed,
    and changing requests mark the state dirty. A changing request's response is buffered and released only
@@ -21,6 +24,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from harness.emulator.config import STATE_CHANGED_KEY
 from harness.emulator.control import HarnessControlMiddleware
+from harness.emulator.control_guard import ControlGuardMiddleware
 from harness.emulator.mail import SesCaptureMiddleware
 from harness.emulator.runtime import EmulatorRuntime
 from harness.emulator.transfer import StateTransferMiddleware
@@ -47,7 +51,8 @@ def build_wsgi_app(
         app = check(app)
     app = SesCaptureMiddleware(app, runtime.mail, runtime.config.account_id, runtime.config.region)
     app = RequestGateMiddleware(app, runtime)
-    return StateTransferMiddleware(HarnessControlMiddleware(app, runtime), runtime)
+    app = StateTransferMiddleware(HarnessControlMiddleware(app, runtime), runtime)
+    return ControlGuardMiddleware(app, runtime.config.control_token, runtime.config.control_from)
 
 
 class RequestGateMiddleware:

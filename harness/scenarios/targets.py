@@ -93,8 +93,8 @@ class DeployedOutputs:
     environment: str = "staging"
     region: str | None = None
     bucket: str | None = None
-    client_secret: str | None = None
-    app_secret_key: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    app_secret_key: str | None = field(default=None, repr=False)
     ses_events_queue_url: str | None = None
     redis_url: str | None = None
     tenant_base_domain: str | None = None
@@ -181,7 +181,7 @@ class Target:
     topology: Topology
     api_url: str
     identity: CognitoIdentity
-    app_secret_key: str
+    app_secret_key: str = field(repr=False)
     subdomain_host: Callable[[str], tuple[str, str]] | None  # slug -> (base URL, Host header)
     inbox: Inbox | None = None
     objects: ObjectStore | None = None
@@ -189,7 +189,7 @@ class Target:
     redis: RedisKeys | None = None
     tasks: TaskProbe | None = None
     monitor: RedisMonitor | None = None
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
