@@ -107,7 +107,9 @@ def main() -> None:
         print(json.dumps(results))
         return
     for mode, figures in results.items():
-        print(f"{mode}: snapshot {figures.pop('snapshot_bytes')} bytes, last one took {figures.pop('last_snapshot_ms')} ms")
+        print(
+            f"{mode}: snapshot {figures.pop('snapshot_bytes')} bytes, last one took {figures.pop('last_snapshot_ms')} ms"
+        )
         for name, r in figures.items():
             print(f"  {name:<32}p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms")
 
