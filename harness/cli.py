@@ -180,6 +180,10 @@ def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
         for change in report.provision_changes:
             err.print(styled("  ", (change, "dim")))
     _print_endpoints(runner, include_app=not no_app)
+    if runner.aws_endpoint:  # say what such a stack does not prove (harness.fidelity)
+        from harness.fidelity import aws_source_summary
+
+        err.print(f"aws: {aws_source_summary('external', runner.aws_endpoint)}")
     err.print(f"stack up in {report.seconds:.2f}s (state: {runner.state.root})")
 
 
@@ -314,6 +318,8 @@ def _app_step(obj: Context, step: str) -> None:
         )
     t0 = time.monotonic()
     runner.run_one_off(step, argv, runner.env("backend"), progress=_progress)
+    if step == "migrate":
+        runner.apply_privileges()
     err.print(f"{step}: done in {time.monotonic() - t0:.2f}s (log: {runner.state.log_file(step)})")
 
 
@@ -505,11 +511,12 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
+from harness import cli_console, cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_console.console)
 main.add_command(cli_snapshot.snapshot)
 main.add_command(cli_devloop.restart)
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 SHARED_STACK_ENV = "HARNESS_PYTEST_SHARED_STACK"
 _SHARED_DIR = pytest.StashKey[Path]()
+_EXTERNAL_AWS = pytest.StashKey[str]()  # the stack's external AWS endpoint, when it has one
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,6 +95,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """Name the scenarios whose local pass proves nothing about some AWS behaviour (harness.fidelity)."""
     from harness.scenarios.collect import UNPROVEN_KEY
 
+    if external := config.stash.get(_EXTERNAL_AWS, None):
+        from harness.fidelity import aws_source_summary
+
+        terminalreporter.section("fidelity: the stack's AWS is an external endpoint")
+        terminalreporter.line(aws_source_summary("external", external))
+        terminalreporter.line(
+            "a scenario passing here proves the app's flow, not AWS's rules: run it on the harness's emulator "
+            "(drop --aws-endpoint / [aws] endpoint) and on a deployed target"
+        )
     unproven = config.stash.get(UNPROVEN_KEY, {})
     if not unproven:
         return
@@ -233,7 +243,10 @@ def scenario_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
     settings = scenario_settings(request.config)
     if settings.outputs is None:
-        target = local_target(request.getfixturevalue("stack"))
+        stack = request.getfixturevalue("stack")
+        if stack.runner.aws_endpoint:  # the summary says what such a run does not prove
+            request.config.stash[_EXTERNAL_AWS] = stack.runner.aws_endpoint
+        target = local_target(stack)
     else:
         target = deployed_target(settings.outputs, settings.topology)
     try:
