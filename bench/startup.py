@@ -72,7 +72,7 @@ def _raw_backend(runner: LocalRunner) -> float:
                "--log-level", "warning"]  # fmt: skip
     url = f"http://127.0.0.1:{port}{service.health_path or '/'}"
     t0 = time.perf_counter()
-    process = subprocess.Popen(command, cwd=runner.project_dir, env=env)  # noqa: S603
+    process = subprocess.Popen(command, cwd=runner.project_dir, env=env)
     try:
         while True:
             if process.poll() is not None:
@@ -109,7 +109,7 @@ def _raw_worker(runner: LocalRunner) -> float:
     and waits for its result; the figure is from the worker's start to the result's arrival."""
     service = runner.topology.services["worker"]
     env = {**_env(), **runner.env("worker")}
-    sender = subprocess.Popen(  # noqa: S603
+    sender = subprocess.Popen(
         [sys.executable, "-c", _SENDER], cwd=runner.project_dir, env=env, stdout=subprocess.PIPE, text=True
     )
     assert sender.stdout is not None
@@ -120,7 +120,7 @@ def _raw_worker(runner: LocalRunner) -> float:
                "--concurrency", concurrency, "--hostname", f"bench-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle"]  # fmt: skip
     started = time.time()
-    worker = subprocess.Popen(command, cwd=runner.project_dir, env=env)  # noqa: S603
+    worker = subprocess.Popen(command, cwd=runner.project_dir, env=env)
     try:
         line = sender.stdout.readline().strip()
         sender.wait(timeout=30)
@@ -158,7 +158,7 @@ def _harness(state: Path, *args: str) -> float:
     """Time a real `harness` command (a new Python process each time)."""
     command = [sys.executable, "-m", "harness.cli", "--state-dir", str(state), "--ports", "auto", *args]
     t0 = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
     if result.returncode != 0:
         raise SystemExit(f"`harness {' '.join(args)}` failed:\n{result.stderr}")
