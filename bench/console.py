@@ -21,7 +21,6 @@ from harness.state import StateDir
 from harness.testing import private_temp_dir
 from harness.topology import Console, Topology, find_topology_file, load_topology
 
-
 COMPONENT_TIMES: dict[str, list[float]] = {}  # component -> its start-until-healthy times in warm ups
 
 
