@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.deploy.redact import redact
+from harness.readiness import NotYet, WaitTimeout, wait_for
 
 GATE_TIMEOUT = 1800.0
 HEALTH_TIMEOUT = 180.0
@@ -47,23 +47,24 @@ class GateResult:
 
 def check_health(url: str, *, timeout: float = HEALTH_TIMEOUT, interval: float = 5.0) -> GateResult:
     """GET `url` until it answers 200 (CloudFront -> ALB -> a backend task) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
+
+    def answer() -> GateResult | NotYet:
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
                 if response.status == 200:
                     return GateResult(True, detail=f"{url} answered 200")
-                last = f"HTTP {response.status}"
+                return NotYet(f"HTTP {response.status}")
         except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
+            return NotYet(f"HTTP {exc.code}")
         except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        if time.monotonic() > deadline:
-            return GateResult(
-                False, failed=("health",), detail=f"{url} did not answer 200 in {timeout:.0f}s ({last})"
-            )
-        time.sleep(interval)
+            return NotYet(str(getattr(exc, "reason", exc)))
+
+    try:
+        return wait_for(
+            f"GET {url} answers 200", answer, timeout=timeout, interval=interval, max_interval=interval
+        )
+    except WaitTimeout as exc:
+        return GateResult(False, failed=("health",), detail=exc.message)
 
 
 def run_scenario_gate(
