@@ -8,6 +8,8 @@ The scenario engine is reached only through its command line (`python -m pytest 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,11 @@ from harness.deploy.redact import redact
 GATE_TIMEOUT = 1800.0
 HEALTH_TIMEOUT = 180.0
 PYTEST_NO_TESTS = 5
+TRANSIENT_4XX = frozenset({408, 425, 429})
+# getaddrinfo's "Name or service not known" / "No address associated with hostname": the name has no address
+PERMANENT_DNS_ERRORS = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -45,8 +52,27 @@ class GateResult:
         return f"gate FAILED: {self.detail}{failed}"
 
 
+def classify_failure(exc: BaseException) -> tuple[bool, str]:
+    """(permanent?, reason) of a failed health request. Permanent: what waiting does not fix — a name that does
+    not resolve, a TLS failure, a 4xx the gate does not expect. Transient: refused or reset connections,
+    timeouts, 5xx (CloudFront and the ALB answer 502/503 while tasks start), 408/425/429, a resolver that
+    could not be reached (EAI_AGAIN)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        if 400 <= exc.code < 500 and exc.code not in TRANSIENT_4XX:
+            return True, f"HTTP {exc.code} {exc.reason}"
+        return False, f"HTTP {exc.code}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.gaierror):
+        permanent = reason.errno in PERMANENT_DNS_ERRORS
+        return permanent, f"DNS: {reason.strerror or reason}"
+    if isinstance(reason, ssl.SSLError | ssl.CertificateError):
+        return True, f"TLS: {reason}"
+    return False, str(reason)
+
+
 def check_health(url: str, *, timeout: float = HEALTH_TIMEOUT, interval: float = 5.0) -> GateResult:
-    """GET `url` until it answers 200 (CloudFront -> ALB -> a backend task) or `timeout` passes."""
+    """GET `url` until it answers 200 (CloudFront -> ALB -> a backend task) or `timeout` passes; a permanent
+    failure (`classify_failure`) fails at once with its reason."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while True:
@@ -55,10 +81,12 @@ def check_health(url: str, *, timeout: float = HEALTH_TIMEOUT, interval: float =
                 if response.status == 200:
                     return GateResult(True, detail=f"{url} answered 200")
                 last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
+            permanent, last = classify_failure(exc)
+            if permanent:
+                return GateResult(
+                    False, failed=("health",), detail=f"{url}: {last} (a permanent error: not retried)"
+                )
         if time.monotonic() > deadline:
             return GateResult(
                 False, failed=("health",), detail=f"{url} did not answer 200 in {timeout:.0f}s ({last})"
