@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from harness.backends.base import app_places, tier_names
+from harness.console import plain_console, print_error, styled
 from harness.errors import HarnessError
 from harness.ports import PORT_MODES
 from harness.state import STATE_DIR_ENV, StateDir, default_state_dir
 from harness.topology import DEFAULT_ENV, find_topology_file, load_topology
 
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+err = plain_console()  # markup off: messages are printed verbatim (harness/console.py)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -77,9 +77,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except HarnessError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-            if exc.hint:
-                err.print(f"[yellow]hint:[/] {exc.hint}", markup=True)
+            print_error(exc, err)
             if os.environ.get("HARNESS_DEBUG"):
                 raise
             sys.exit(1)
@@ -91,8 +89,8 @@ def handle_errors(func: F) -> F:
 
 
 def _progress(component: str, message: str) -> None:
-    mark = "[green]✓[/]" if message.startswith(("ready", "already", "done", "stopped")) else "[cyan]…[/]"
-    err.print(f"{mark} [bold]{component:<10}[/] {message}", markup=True, highlight=False)
+    mark = ("✓", "green") if message.startswith(("ready", "already", "done", "stopped")) else ("…", "cyan")
+    err.print(styled(mark, " ", (f"{component:<10}", "bold"), " ", message))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -180,7 +178,7 @@ def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
     report = runner.up(with_app=not no_app, progress=_progress)
     if report.provision_changes:
         for change in report.provision_changes:
-            err.print(f"  [dim]{change}[/]", markup=True, highlight=False)
+            err.print(styled("  ", (change, "dim")))
     _print_endpoints(runner, include_app=not no_app)
     err.print(f"stack up in {report.seconds:.2f}s (state: {runner.state.root})")
 
@@ -224,8 +222,8 @@ def status(obj: Context, as_json: bool) -> None:
     table = Table("component", "state", "pid", "endpoint", "detail")
     colors = {"running": "green", "stopped": "dim", "unhealthy": "red"}
     for r in rows:
-        table.add_row(r.name, f"[{colors[r.state]}]{r.state}[/]", str(r.pid or "-"), r.endpoint, r.detail)
-    Console().print(table)
+        table.add_row(r.name, styled((r.state, colors[r.state])), str(r.pid or "-"), r.endpoint, r.detail)
+    plain_console(stderr=False).print(table)
     if any(r.state != "running" for r in rows):
         sys.exit(3)
 
@@ -474,12 +472,12 @@ def scenarios_check(
         files, target=target, deployed_outputs=deployed_outputs,
         topology_file=obj.topology_path or find_topology_file(),
     )  # fmt: skip
-    marks = {"ok": "[green]✓[/]", "skipped": "[dim]-[/]", "invalid": "[red]✗[/]"}
+    marks = {"ok": ("✓", "green"), "skipped": ("-", "dim"), "invalid": ("✗", "red")}
     for path, status, detail in results:
         suffix = f": {detail}" if status != "invalid" else ""
-        err.print(f"{marks[status]} {path}{suffix}", markup=True, highlight=False)
+        err.print(styled(marks[status], f" {path}{suffix}"))
         if status == "invalid":
-            err.print(detail, markup=False, highlight=False)
+            err.print(detail)
     if any(status == "invalid" for _, status, _ in results):
         sys.exit(1)
 

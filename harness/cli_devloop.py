@@ -34,7 +34,7 @@ def say(message: str) -> None:
     """Human output: stderr (stdout stays machine-readable)."""
     from harness.cli import err
 
-    err.print(message, markup=False, highlight=False)
+    err.print(message)
 
 
 def _aws_endpoint(obj: Any) -> tuple[Any, str]:

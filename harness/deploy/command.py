@@ -10,16 +10,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-
+from harness.console import plain_console, styled
 from harness.deploy.deployer import AwsDeployer, DeployOptions, DeployReport
 from harness.deploy.render import STACKS, render_stack_template
 from harness.deploy.target import AwsTarget
 from harness.errors import DeployError
 from harness.topology import find_topology_file, load_topology
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = plain_console(soft_wrap=True)  # markup off: text is printed verbatim (harness/console.py)
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def run_deploy_command(cmd: DeployCommand) -> int:
         skip_gate=cmd.skip_gate,
         scenarios_dir=cmd.scenarios if cmd.scenarios.is_absolute() else path.parent / cmd.scenarios,
     )
-    err.print(f"[bold]{topology.project.name} {topology.env}[/] → {escape(target.where)}")
+    err.print(styled((f"{topology.project.name} {topology.env}", "bold"), f" → {target.where}"))
     if cmd.only_base:
         report = deployer.deploy_base(options)
         if cmd.plan:
@@ -86,8 +84,8 @@ def _progress(stage: str, message: str) -> None:
     failed = "FAILED" in message or "_FAILED" in message
     color = "red" if failed else "yellow" if "SKIPPED" in message else "cyan"
     for i, line in enumerate(message.splitlines()):
-        label = f"[{color}]{stage:<18}[/]" if i == 0 else " " * 18
-        err.print(f"{label} {escape(line)}")
+        label = (f"{stage:<18}", color) if i == 0 else " " * 18
+        err.print(styled(label, f" {line}"))
 
 
 def _confirm(prompt: str) -> str:
@@ -102,23 +100,24 @@ def _confirm(prompt: str) -> str:
 
 def _print_plan(report: DeployReport) -> None:
     if report.drift is None:  # deploy_base printed its plan already
-        err.print("[bold]plan only:[/] nothing was changed")
+        err.print(styled(("plan only:", "bold"), " nothing was changed"))
         return
     for plan in report.plans:
-        err.print(escape(plan.render()))
+        err.print(plan.render())
     if report.drift is not None:
-        err.print(escape(report.drift.render()))
-    err.print("[bold]plan only:[/] nothing was changed" + (" (no changes to apply)" if report.noop else ""))
+        err.print(report.drift.render())
+    noop = " (no changes to apply)" if report.noop else ""
+    err.print(styled(("plan only:", "bold"), " nothing was changed" + noop))
 
 
 def _print_summary(report: DeployReport) -> None:
     if report.noop:
-        err.print(f"[green]no-op[/] in {report.seconds:.1f}s")
+        err.print(styled(("no-op", "green"), f" in {report.seconds:.1f}s"))
         return
     stacks = ", ".join(dict.fromkeys(report.applied)) or "none"
-    err.print(f"[green]deployed[/] in {report.seconds:.1f}s (stacks changed: {escape(stacks)})")
+    err.print(styled(("deployed", "green"), f" in {report.seconds:.1f}s (stacks changed: {stacks})"))
     for key in ("ApiUrl", "CloudFrontDomainName", "ClusterName"):
         if key in report.outputs:
-            err.print(f"  {key}: {escape(report.outputs[key])}")
+            err.print(f"  {key}: {report.outputs[key]}")
     if report.gate is not None and report.gate.skipped:
-        err.print(f"[bold yellow]{escape(report.gate.detail)}[/]")
+        err.print(styled((report.gate.detail, "bold yellow")))
