@@ -47,6 +47,7 @@ from harness.deploy.naming import (
     MIGRATE_TASK,
     DeployNames,
 )
+from harness.deploy.plandiff import annotate_changes
 from harness.deploy.releases import FAILED, PASSED, PENDING, SKIPPED, Release, ReleaseLedger, ReleaseRecord
 from harness.deploy.render import render_app_template, render_base_template, render_edge_template
 from harness.deploy.rollout import Network, check_image, run_one_off_task, wait_services_stable
@@ -58,8 +59,18 @@ from harness.topology import Topology
 PRODUCTION_ENVS = frozenset({"production", "prod"})
 Progress = Callable[[str, str], None]  # (stage, message)
 Confirm = Callable[[str], str]  # prompt -> what the person typed
-# deployed stack outputs -> the outputs the gate runs against (the rehearsal: a local app stack's)
-GateOutputs = Callable[[dict[str, str]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class GateTarget:
+    """What the gate runs against: stack outputs, and the environment of the scenario run (None: this one's)."""
+
+    outputs: dict[str, str]
+    env: dict[str, str] | None = None
+
+
+# deployed stack outputs -> what the gate runs against (the rehearsal: a local app stack)
+GateOutputs = Callable[[dict[str, str]], GateTarget]
 
 
 @dataclass(frozen=True)
@@ -216,7 +227,7 @@ class AwsDeployer:
         ]
         for stack, state, template, given in stacks:
             if state is None or not state.usable:
-                report.plans.append(_creation_plan(stack.name, template))
+                report.plans.append(_creation_plan(stack.name, template, self.topology.region))
                 continue
             if given is None:
                 tag = self._image_tag(options, state)
@@ -225,6 +236,15 @@ class AwsDeployer:
             plan = stack.plan(template, params, create=False)
             if plan.change_set_id:
                 stack.discard(plan.change_set_id)
+            old_template, old_params = stack.deployed() if plan.changes else ({}, {})
+            plan.changes = annotate_changes(
+                plan.changes,
+                old_template,
+                old_params,
+                template.as_dict(),
+                params,
+                region=self.topology.region,
+            )
             report.plans.append(plan)
         report.drift = self._drift(app_template, app, app_state)
         report.noop = all(p.no_changes or (not p.create and not p.changes) for p in report.plans)
@@ -347,7 +367,7 @@ class AwsDeployer:
         state = base.state()
         template = render_base_template(self.topology)
         if state is None or not state.usable:
-            plan = _creation_plan(base.name, template)
+            plan = _creation_plan(base.name, template, self.topology.region)
         else:
             plan = base.plan(template, {}, create=False)
             if plan.change_set_id:
@@ -444,14 +464,14 @@ class AwsDeployer:
             )
             self.progress("gate", message)
             return GateResult(True, detail=message, skipped=True)
-        if self.gate_outputs is not None:
-            outputs = self.gate_outputs(outputs)
+        gate = self.gate_outputs(outputs) if self.gate_outputs is not None else GateTarget(outputs)
+        outputs = gate.outputs
         health_path = next((s.health_path for s in self.topology.services.values() if s.health_path), "/")
         health = check_health(outputs["ApiUrl"].rstrip("/") + str(health_path))
         self.progress("gate", health.detail)
         if not health.passed:
             return health
-        result = run_scenario_gate(outputs, scenarios_dir=options.scenarios_dir)
+        result = run_scenario_gate(outputs, scenarios_dir=options.scenarios_dir, env=gate.env)
         self.progress("gate", result.render())
         return result
 
@@ -505,10 +525,11 @@ class AwsDeployer:
         return str(lists[0]["PrefixListId"]) if lists else ""
 
 
-def _creation_plan(stack: str, template: Template) -> ChangeSetPlan:
+def _creation_plan(stack: str, template: Template, region: str) -> ChangeSetPlan:
     """The plan of a stack that does not exist yet, read from the template (no change set: --plan creates nothing)."""
     changes = [
         ResourceChange("Add", logical_id, kind)
         for logical_id, kind in sorted(template.resource_types().items())
     ]
+    changes = annotate_changes(changes, {}, {}, template.as_dict(), {}, region=region)
     return ChangeSetPlan(stack, create=True, changes=changes)

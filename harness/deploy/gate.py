@@ -8,6 +8,7 @@ The scenario engine is reached only through its command line (`python -m pytest 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -102,8 +103,10 @@ def run_scenario_gate(
     extra_args: Sequence[str] = (),
     timeout: float = GATE_TIMEOUT,
     runner: Runner = subprocess.run,
+    env: Mapping[str, str] | None = None,
 ) -> GateResult:
-    """Run the scenarios valid on the `deployed` target against `outputs` (the stack outputs, no secrets)."""
+    """Run the scenarios valid on the `deployed` target against `outputs` (the stack outputs, no secrets);
+    `env` is laid over this process's environment, without its AWS_* variables, for the run."""
     with tempfile.TemporaryDirectory(prefix="harness-gate-") as tmp:
         outputs_file = Path(tmp) / "outputs.json"
         outputs_file.write_text(json.dumps(dict(outputs), indent=2, sort_keys=True))
@@ -114,7 +117,10 @@ def run_scenario_gate(
             f"--junitxml={junit}", "-p", "no:cacheprovider", "-q", *extra_args,
         ]  # fmt: skip
         try:
-            proc = runner(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            run_env = None
+            if env is not None:
+                run_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | dict(env)
+            proc = runner(argv, capture_output=True, text=True, timeout=timeout, check=False, env=run_env)
         except subprocess.TimeoutExpired:
             return GateResult(False, detail=f"the scenarios did not finish in {timeout:.0f}s")
         tail = redact("\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:]))
@@ -130,6 +136,7 @@ def run_scenario_gate(
             )
         ran, failed = parse_junit(junit)
         passed = passed_scenario_files(junit)
+        reasons = failure_reasons(junit)
     if proc.returncode == 0 and not failed:
         missing = unproven_scenarios_without_a_pass(scenarios_dir, passed)
         if missing:
@@ -141,9 +148,23 @@ def run_scenario_gate(
                 "did not pass on the deployed target, and promotion needs them to",
             )
         return GateResult(True, ran=ran)
-    return GateResult(
-        False, ran=ran, failed=tuple(failed), detail=f"{len(failed)} of {ran} scenario(s) failed"
-    )
+    named = tuple(f"{name}: {reasons[name]}" if reasons.get(name) else name for name in failed)
+    return GateResult(False, ran=ran, failed=named, detail=f"{len(failed)} of {ran} scenario(s) failed")
+
+
+def failure_reasons(path: Path) -> dict[str, str]:
+    """The first line of each failed or errored case's message (redacted), by the name `parse_junit` gives."""
+    _, names = parse_junit(path)
+    cases = [c for c in ET.parse(path).getroot().iter("testcase")
+             if c.find("failure") is not None or c.find("error") is not None]  # fmt: skip
+    reasons = {}
+    for name, case in zip(names, cases, strict=True):
+        node = case.find("failure")
+        node = node if node is not None else case.find("error")
+        text = (node.get("message") or node.text or "") if node is not None else ""
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        reasons[name] = redact(first)[:300]
+    return reasons
 
 
 def passed_scenario_files(path: Path) -> set[str]:
