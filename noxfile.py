@@ -99,6 +99,12 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def load(session: nox.Session) -> None:
+    """The scenario files as load on Locust: nox -s load -- scenarios/orders.yaml --users 20 --duration 30s."""
+    _harness(session, "scenarios", "load")
+
+
+@nox.session(default=False)
 def scenarios(session: nox.Session) -> None:
     """Run scenarios/ against the local stack, starting it if down (pytest args after `--`, e.g. -k orders)."""
     bin_dir = _harness_venv(session)

@@ -52,7 +52,7 @@ def _measure(tier: str, rounds: int, with_app: bool) -> dict[str, list[float]]:
 
 
 def _image_sizes() -> list[tuple[str, float]]:
-    from harness.backends.docker import app_image_name, docker_client
+    from harness.backends.docker.engine import app_image_name, docker_client
 
     topology = load_topology(find_topology_file())
     names = [
@@ -81,7 +81,7 @@ def main() -> None:
 
     tiers = [t for t in args.tiers.split(",") if t]
     if "docker" in tiers:
-        from harness.backends.docker import engine_problem, ensure_app_image
+        from harness.backends.docker.engine import engine_problem, ensure_app_image
 
         if problem := engine_problem():
             print(f"docker tier skipped: {problem}")

@@ -469,5 +469,9 @@ main.add_command(cli_devloop.db)
 main.add_command(cli_deploy.deploy)
 main.add_command(cli_deploy.cost)
 
+from harness import cli_load  # noqa: E402
+
+scenarios.add_command(cli_load.load)
+
 if __name__ == "__main__":
     main()

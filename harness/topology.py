@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import TopologyError
+from harness.s3names import bucket_name_problem
+from harness.topology_problems import describe_error, format_problems, split_dotted
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
 DEFAULT_ENV = "local"
@@ -28,7 +30,14 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # strict: TOML has real types, so `port = true` or `port = "5432"` is a mistake, not a 1 or a 5432.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _arrays_are_tuples(cls, value: Any) -> Any:
+        # Every array field is a tuple (frozen); strict mode takes only tuples, TOML gives lists.
+        return tuple(value) if isinstance(value, list) else value
 
 
 class Project(_Model):
@@ -139,12 +148,9 @@ class S3(_Model):
     @field_validator("bucket")
     @classmethod
     def _bucket_name(cls, name: str) -> str:
-        # The S3 bucket naming rules, so a bad name fails here rather than halfway through provisioning.
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name) or ".." in name:
-            raise ValueError(
-                f"{name!r} is not a valid S3 bucket name (3-63 chars of a-z, 0-9, '.', '-', "
-                "starting and ending with a letter or digit)"
-            )
+        # AWS's naming rules (harness/s3names.py), so a bad name fails here rather than at the first deploy.
+        if problem := bucket_name_problem(name):
+            raise ValueError(f"{name!r} is not a valid S3 bucket name: {problem}")
         return name
 
     @field_validator("tenant_prefix")
@@ -522,11 +528,11 @@ def topology_from_dict(
     try:
         topology = Topology.model_validate(merged)
     except ValidationError as exc:
-        problems = [_describe_error(error) for error in exc.errors()]
-        raise TopologyError(_format_problems(problems, src, text, env, override)) from None
+        problems = [describe_error(error) for error in exc.errors()]
+        raise TopologyError(format_problems(problems, src, text, env, override)) from None
     if inconsistencies := topology.consistency_problems():
-        located = [(tuple(_split_dotted(key)), message) for key, message in inconsistencies]
-        raise TopologyError(_format_problems(located, src, text, env, override))
+        located = [(tuple(split_dotted(key)), message) for key, message in inconsistencies]
+        raise TopologyError(format_problems(located, src, text, env, override))
     return topology
 
 
@@ -550,94 +556,3 @@ def _fill_names(node: Any, names: Mapping[str, str]) -> Any:
     if isinstance(node, list):
         return [_fill_names(v, names) for v in node]
     return node
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _describe_error(error: Any) -> tuple[tuple[int | str, ...], str]:
-    loc = tuple(error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (typo?); see docs/topology.md for the keys this table takes"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif "input" in error and error["type"] != "value_error":
-        message += f" (got {error['input']!r})"
-    return loc, message
-
-
-def _split_dotted(key: str) -> list[int | str]:
-    parts: list[int | str] = []
-    for token in re.findall(r"[^.\[\]]+|\[\d+\]", key):
-        parts.append(int(token[1:-1]) if token.startswith("[") else token)
-    return parts
-
-
-def _format_problems(
-    problems: list[tuple[tuple[int | str, ...], str]],
-    source: Path,
-    text: str,
-    env: str,
-    override: Mapping[str, Any],
-) -> str:
-    lines = [f"{source}: invalid topology for environment {env!r} ({len(problems)} problem(s)):"]
-    for loc, message in problems:
-        key = _dotted(loc) or "(top level)"
-        if _in_override(override, loc):
-            loc = ("environments", env, *loc)
-            key = f"environments.{env}.{key}"
-        where = _line_of(text, loc)
-        lines.append(f"  {source}{':' + str(where) if where else ''}: {key}: {message}")
-    lines.append("  (the keys and their meaning are documented in docs/topology.md)")
-    return "\n".join(lines)
-
-
-def _in_override(override: Mapping[str, Any], loc: tuple[int | str, ...]) -> bool:
-    node: Any = override
-    for part in loc:
-        if isinstance(part, str) and isinstance(node, Mapping) and part in node:
-            node = node[part]
-        else:
-            return False
-    return bool(loc)
-
-
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line of a dotted key in the TOML text (tomllib keeps no positions)."""
-    if not text:
-        return None
-    strs = [p for p in loc if isinstance(p, str)]
-    if not strs:
-        return None
-    lines = text.splitlines()
-    # Find the deepest table header that is a prefix of the key, then the key's own line below it.
-    best: tuple[int, int] | None = None
-    for depth in range(len(strs), 0, -1):
-        header = ".".join(strs[:depth])
-        for i, line in enumerate(lines):
-            stripped = line.strip()
-            if stripped in (f"[{header}]", f"[[{header}]]"):
-                best = (i, depth)
-                break
-        if best:
-            break
-    start, depth = best if best else (0, 0)
-    rest = strs[depth:]
-    if not rest:
-        return start + 1
-    leaf = rest[-1]
-    pattern = re.compile(rf"^\s*(\"?{re.escape(leaf)}\"?|[\w.]*\.{re.escape(leaf)})\s*=")
-    for i in range(start, len(lines)):
-        if i > start and best and lines[i].lstrip().startswith("["):
-            break  # the next table: the key is not set in this one
-        if pattern.match(lines[i]):
-            return i + 1
-    return start + 1 if best else None

@@ -321,7 +321,7 @@ TIERS: dict[str, TierInfo] = {
     info.name: info
     for info in (
         TierInfo("embedded", "harness.backends.embedded:EmbeddedTier", ("host",), "processes (the default)"),
-        TierInfo("docker", "harness.backends.docker:DockerTier", ("container", "host"), "containers"),
+        TierInfo("docker", "harness.backends.docker.tier:DockerTier", ("container", "host"), "containers"),
     )
 }
 DEFAULT_TIER = "embedded"

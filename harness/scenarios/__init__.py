@@ -3,6 +3,9 @@ side effect, on the local stack or a deployed one (docs/scenarios.md).
 
 - `load_scenario` (loader.py): YAML with line numbers -> typed schema -> whole-file checks for a target;
 - `ScenarioSession` (runner.py): runs a loaded scenario: fresh actors, steps, audits, cleanup;
+- `run_steps` / `run_step` / `StepContext` (execute.py): step execution, for code that drives steps itself;
+- the step kinds (steps/, one module each) and their registry (registry.py), from which the schema's union,
+  the loader's checks and the dispatch are derived;
 - `local_target` / `deployed_target` (targets.py): the connected targets and their probes;
 - collect.py: the pytest collection of scenario files (the plugin is harness/pytest_plugin.py).
 """

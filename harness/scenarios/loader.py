@@ -9,8 +9,7 @@ Redis keys outside the declared namespaces, and steps the chosen target cannot r
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,40 +17,25 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import ScenarioError
+from harness.scenarios import registry
+from harness.scenarios.fields import StepModel
 from harness.scenarios.matchers import show
 from harness.scenarios.paths import parse_path
-from harness.scenarios.schema import (
-    SAVE_ROOTS,
-    STEP_KINDS,
-    EmailStep,
-    ObjectStep,
-    RedisStep,
-    RequestStep,
-    RowsStep,
-    Scenario,
-    SetStep,
-    SignInStep,
-    TaskStep,
-    _Step,
-    kind_of,
-    known_keys,
-)
+from harness.scenarios.registry import SAVE_ROOTS, STEP_KINDS, CheckScope, Need, Problem, kind_of
+from harness.scenarios.schema import Scenario, known_keys, scenario_model
 from harness.scenarios.source import Loc, YamlDocument, dotted, load_yaml
-from harness.scenarios.targets import Capability, TargetSpec
+from harness.scenarios.targets import TargetSpec
 from harness.scenarios.templates import check_reference, references
 
 BUILTIN_ROOTS = ("tenants", "users", "run", "target")
 MAX_PROBLEMS = 25
-_ACTOR_REF = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
-
-Problem = tuple[Loc, str]
 
 
 @dataclass(frozen=True)
 class PlannedStep:
     index: int
     kind: str
-    step: _Step
+    step: StepModel
     line: int | None
     runs: bool  # False: `only:` excludes the chosen target
 
@@ -87,30 +71,9 @@ class LoadedScenario:
         return f"{self.source}:{step.line}" if step.line else str(self.source)
 
 
-def describe_step(step: _Step) -> str:
-    """`POST /api/v1/orders as acme.buyer`, `expect_email to acme.owner`, ..."""
-    kind = kind_of(step)
-    if isinstance(step, RequestStep):
-        who = f" as {step.as_}" if step.as_ else " (anonymous)"
-        return f"{step.request}{who}"
-    if kind == "fetch":
-        return f"fetch {getattr(step, 'fetch', '')}"
-    if isinstance(step, SignInStep):
-        return f"sign_in as {step.sign_in.as_}"
-    if isinstance(step, SetStep):
-        return "set " + ", ".join(step.set)
-    if isinstance(step, EmailStep):
-        return f"expect_email to {step.expect_email.to}"
-    if isinstance(step, ObjectStep):
-        probe = step.expect_object
-        return f"expect_object {probe.key or probe.prefix} of {probe.tenant}"
-    if isinstance(step, RowsStep):
-        return f"expect_rows as {step.expect_rows.tenant}"
-    if isinstance(step, RedisStep):
-        return f"expect_redis {step.expect_redis.pattern}"
-    if isinstance(step, TaskStep):
-        return f"expect_task {step.expect_task.name} {step.expect_task.state}"
-    return kind
+def describe_step(step: StepModel) -> str:
+    """`POST /api/v1/orders as acme.buyer`, `expect_email to acme.owner`, ... (the kind's `describe`)."""
+    return registry.kind_for(step).label(step)
 
 
 def load_scenario(
@@ -124,7 +87,7 @@ def load_scenario(
             hint="see docs/scenarios.md for the shape of a scenario file",
         )
     try:
-        scenario = Scenario.model_validate(document.data)
+        scenario = scenario_model().model_validate(document.data)
     except ValidationError as exc:
         problems = [_describe(document, error) for error in exc.errors()]
         raise ScenarioError(_format(path, document, problems), hint=_HINT) from None
@@ -295,31 +258,106 @@ def _semantic_problems(
                 problem = _reference_problem(expression, defined, scenario)
                 if problem:
                     by_target.setdefault((at, problem), []).append(target)
+            if registry.kind_for(step).key == "set":  # rendered value by value, in order
+                for loc, problem in _set_problems(at, vars(step)["set"], defined, scenario):
+                    by_target.setdefault((loc, problem), []).append(target)
             defined |= _defines(step)
     for (at, problem), targets in by_target.items():
         partial = len(targets) < len(scenario.targets)
         yield at, problem + (f" (on target {', '.join(targets)})" if partial else "")
-    # the vars block may use builtins only
-    for expression in references(document.data.get("vars", {})):
-        problem = _reference_problem(expression, set(BUILTIN_ROOTS), scenario)
-        if problem:
-            yield ("vars",), problem
+    yield from _vars_problems(document.data.get("vars", {}), scenario)
+
+
+def _vars_problems(raw_vars: Any, scenario: Scenario) -> Iterator[Problem]:
+    """`vars:` values are rendered with the built-ins only: a reference to another variable of `vars:` is
+    refused at that variable's own key, naming the cycle when there is one."""
+    if not isinstance(raw_vars, dict):
+        return
+    graph = {name: _roots_of(value) & set(raw_vars) for name, value in raw_vars.items()}
+    for name, value in raw_vars.items():
+        for expression in references(value):
+            root = _root_of(expression)
+            if root in raw_vars and root not in BUILTIN_ROOTS:
+                cycle = _cycle_through(graph, str(name), root)
+                why = f" ({' → '.join(cycle)} is a cycle)" if cycle else ""
+                yield (
+                    ("vars", name),
+                    (
+                        f"${{{expression}}}: a `vars:` value may use only the built-ins ({', '.join(BUILTIN_ROOTS)}), "
+                        f"not another variable of `vars:`{why}; build {name!r} from {root!r} in a `set:` step"
+                    ),
+                )
+                continue
+            problem = _reference_problem(expression, set(BUILTIN_ROOTS), scenario)
+            if problem:
+                yield ("vars", name), problem
+
+
+def _set_problems(
+    at: Loc, values: dict[str, Any], defined: set[str], scenario: Scenario
+) -> Iterator[Problem]:
+    """A `set:` renders its values in order: a value may use the variables defined before the step and the
+    keys above it, not itself or a key below it (which would be a cycle or a use before definition)."""
+    graph = {name: _roots_of(value) & set(values) for name, value in values.items()}
+    available = set(defined)
+    for name, value in values.items():
+        for expression in references(value):
+            root = _root_of(expression)
+            if root in graph and root not in available:
+                cycle = _cycle_through(graph, name, root)
+                why = f"{' → '.join(cycle)} is a cycle" if cycle else f"{root!r} is set below {name!r}"
+                yield (
+                    (*at, "set", name),
+                    (
+                        f"${{{expression}}}: `set:` values are rendered in order and {why}; "
+                        "use a variable defined earlier, or set it in an earlier step"
+                    ),
+                )
+                continue
+            problem = _reference_problem(expression, available, scenario)
+            if problem:
+                yield (*at, "set", name), problem
+        available.add(name)
+
+
+def _root_of(expression: str) -> str:
+    try:
+        return str(check_reference(expression)[0])
+    except ValueError:
+        return ""
+
+
+def _roots_of(value: Any) -> set[str]:
+    return {_root_of(e) for e in references(value)}
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str, via: str) -> list[str] | None:
+    """The shortest path `start → via → … → start` in `graph`, or None."""
+    paths: list[list[str]] = [[start, via]]
+    seen = {via}
+    while paths:
+        path = paths.pop(0)
+        if path[-1] == start:
+            return path
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                paths.append([*path, nxt])
+    return None
 
 
 def _templates_of(raw: Any) -> list[str]:
-    """The `${...}` of a raw step, except in `save:` (its values are paths, not templates)."""
+    """The `${...}` of a raw step, except in `save:` (its values are paths, not templates) and `set:`
+    (checked value by value, in order: `_set_problems`)."""
     if not isinstance(raw, dict):
         return []
-    return list(references({k: v for k, v in raw.items() if k != "save"}))
+    return list(references({k: v for k, v in raw.items() if k not in ("save", "set")}))
 
 
-def _defines(step: _Step) -> set[str]:
-    names = set(step.save)
-    if isinstance(step, SetStep):
-        names |= set(step.set)
-    if isinstance(step, EmailStep):
-        names |= set(step.expect_email.extract) | set(step.expect_email.links)
-    return names
+def _defines(step: StepModel) -> set[str]:
+    return set(step.save) | set(registry.kind_for(step).defines(step))
 
 
 def _reference_problem(expression: str, defined: set[str], scenario: Scenario) -> str | None:
@@ -351,7 +389,7 @@ def _reference_problem(expression: str, defined: set[str], scenario: Scenario) -
 
 
 def _step_problems(
-    at: Loc, step: _Step, scenario: Scenario, actors: set[str], namespaces: Sequence[str]
+    at: Loc, step: StepModel, scenario: Scenario, actors: set[str], namespaces: Sequence[str]
 ) -> Iterable[Problem]:
     kind = kind_of(step)
     for target in step.only or ():
@@ -371,65 +409,14 @@ def _step_problems(
         if name in BUILTIN_ROOTS:
             yield at, f"{name!r} is a built-in variable; choose another name"
 
-    def actor(ref: str | None, loc: Loc) -> Iterable[Problem]:
-        if ref is not None and ref not in actors:
-            yield loc, f"no actor {ref!r}: actors are tenant.user for users of declared tenants, or a user " \
-                f"declared under `users:` (declared: {', '.join(sorted(actors)) or 'none'})"  # fmt: skip
-
-    def tenant(ref: str, loc: Loc) -> Iterable[Problem]:
-        if ref not in scenario.tenants:
-            yield loc, f"no tenant {ref!r} is declared (tenants: {', '.join(scenario.tenants) or 'none'})"
-
-    if isinstance(step, RequestStep):
-        yield from actor(step.as_, (*at, "as"))
-        if step.tenant is not None and step.tenant != "none":
-            yield from tenant(step.tenant, (*at, "tenant"))
-    elif isinstance(step, SignInStep):
-        yield from actor(step.sign_in.as_, (*at, "sign_in", "as"))
-    elif isinstance(step, EmailStep):
-        to = step.expect_email.to
-        if _ACTOR_REF.match(to):
-            yield from actor(to, (*at, "expect_email", "to"))
-        elif "@" not in to and "${" not in to:
-            yield (
-                (*at, "expect_email", "to"),
-                f"expected an actor (tenant.user or user) or an address (got {to!r})",
-            )
-    elif isinstance(step, ObjectStep | RowsStep | TaskStep):
-        probe = getattr(step, kind)
-        yield from tenant(probe.tenant, (*at, kind, "tenant"))
-    if isinstance(step, RedisStep):
-        field = "key" if step.expect_redis.key is not None else "match"
-        head = re.split(r"\$\{|[*?\[]", step.expect_redis.pattern, maxsplit=1)[0]
-        if head and not any(head.startswith(ns) or ns.startswith(head) for ns in namespaces):
-            yield (
-                (*at, "expect_redis", field),
-                (
-                    f"{head!r} is outside the declared Redis namespaces ({', '.join(namespaces)}; topology.toml "
-                    "[[redis.namespaces]])"
-                ),
-            )
+    scope = CheckScope(scenario, frozenset(actors), tuple(namespaces))
+    for loc, message in registry.kind_for(step).check(step, scope):
+        yield (*at, *loc), message
 
 
-def required_capabilities(step: _Step) -> list[tuple[Capability, tuple[str, ...]]]:
-    """What a step needs from the target, each with the field that needs it."""
-    needs: list[tuple[Capability, tuple[str, ...]]] = []
-    if isinstance(step, RequestStep) and step.tenant_via == "subdomain":
-        needs.append((Capability.SUBDOMAIN, ("tenant_via",)))
-    if isinstance(step, EmailStep):
-        needs.append((Capability.EMAIL, ("expect_email",)))
-        for name in ("body", "body_contains", "extract", "links"):
-            if name in step.expect_email.model_fields_set:
-                needs.append((Capability.EMAIL_BODY, ("expect_email", name)))
-    if isinstance(step, ObjectStep):
-        needs.append((Capability.OBJECTS, ("expect_object",)))
-    if isinstance(step, RowsStep):
-        needs.append((Capability.DATABASE, ("expect_rows",)))
-    if isinstance(step, RedisStep):
-        needs.append((Capability.REDIS, ("expect_redis",)))
-    if isinstance(step, TaskStep):
-        needs.append((Capability.TASKS, ("expect_task",)))
-    return needs
+def required_capabilities(step: StepModel) -> list[Need]:
+    """What a step needs from the target, each with the field that needs it (the kind's `needs`)."""
+    return list(registry.kind_for(step).needs(step))
 
 
 def _target_problems(document: YamlDocument, scenario: Scenario, target: TargetSpec) -> list[Problem]:
@@ -445,14 +432,6 @@ def _target_problems(document: YamlDocument, scenario: Scenario, target: TargetS
                         f"target {target.name} cannot run this: {target.why_not(capability)}",
                     )
                 )
-        if isinstance(step, EmailStep) and target.name == "deployed":
-            to = step.expect_email.to
-            if not _ACTOR_REF.match(to) and "${users." not in to:
-                problems.append(
-                    (
-                        ("steps", index, "expect_email", "to"),
-                        "on a deployed target mail is observed only for actors (their SES mailbox-simulator "
-                        "addresses); name an actor or use ${users...email}",
-                    )
-                )
+        for loc, message in registry.kind_for(step).check_target(step, target):
+            problems.append((("steps", index, *loc), message))
     return problems

@@ -203,6 +203,7 @@ class RedisMonitor:
         self._error: BaseException | None = None
         self._closing = False
         self._recording = 0  # open windows: outside any, nothing but markers is kept
+        self._open: set[str] = set()  # their begin markers
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -235,7 +236,10 @@ class RedisMonitor:
         """Open a window: from now on keys and tasks are recorded (until `end`)."""
         with self._cond:
             self._recording += 1
-        return self.mark(f"{label}:begin")
+        begin = self.mark(f"{label}:begin")
+        with self._cond:
+            self._open.add(begin)
+        return begin
 
     def end(self, begin: str) -> Activity:
         """Close the window opened by `begin`: what happened in it; the recording is then dropped."""
@@ -243,7 +247,13 @@ class RedisMonitor:
         activity = self.activity(begin, end)
         with self._cond:
             self._recording = max(0, self._recording - 1)
-        self.forget_before(end)
+            self._open.discard(begin)
+            # Windows overlap (a load run's users, and its own window over the whole run): keep what an
+            # open window still needs.
+            still_open = [self._marks[b] for b in self._open if b in self._marks]
+            cut = min(still_open) if still_open else self._marks[end]
+            self._events = self._events[cut:]
+            self._marks = {k: v - cut for k, v in self._marks.items() if v >= cut}
         return activity
 
     # -- markers -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +204,7 @@ class ScenarioFailed(ScenarioError):
     def __init__(self, report: ScenarioReport, masker: Masker) -> None:
         super().__init__(report.render(masker))
         self.report = report
+        self.masker = masker  # the run's secrets (its actors' passwords, tokens): for callers that quote it
 
 
 def format_findings(findings: Sequence[AuditFinding]) -> str:
@@ -211,3 +213,22 @@ def format_findings(findings: Sequence[AuditFinding]) -> str:
 
 def mask_mapping(masker: Masker, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: masker.value(name, value) for name, value in values.items()}
+
+
+@dataclass
+class ScenarioResult:
+    """What a passed run reports: its id, step counts, phase timings and which audits ran."""
+
+    run_id: str
+    steps_passed: int
+    steps_skipped: int
+    timings: dict[str, float]
+    audits_run: list[str]
+    audits_skipped: dict[str, str]
+    cleanup_problems: list[str] = field(default_factory=list)
+
+
+def brief_traceback(exc: BaseException) -> str:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    tail = "".join(lines[-6:]).rstrip()
+    return f"{type(exc).__name__}: {exc}\n" + "\n".join("    " + line for line in tail.splitlines())

@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def docker_unavailable() -> str | None:
     """Why the Docker tier cannot run here, or None."""
-    from harness.backends.docker import docker_client, engine_problem
+    from harness.backends.docker.engine import docker_client, engine_problem
 
     if problem := engine_problem():
         return f"{problem} ({SETUP_HINT})"

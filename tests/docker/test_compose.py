@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.backends.docker import LABEL_PROJECT, render_compose
+from harness.backends.docker.compose import render_compose
+from harness.backends.docker.project import LABEL_PROJECT
 from harness.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]

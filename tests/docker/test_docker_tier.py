@@ -19,7 +19,9 @@ import psycopg
 import pytest
 import redis
 
-from harness.backends.docker import LABEL_PROJECT, RedisContainer, app_image_name, docker_client
+from harness.backends.docker.components import RedisContainer
+from harness.backends.docker.engine import app_image_name, docker_client
+from harness.backends.docker.project import LABEL_PROJECT
 from harness.errors import PortInUseError, ServiceNotReady
 from harness.runner import LocalRunner, UpReport
 from harness.state import StateDir

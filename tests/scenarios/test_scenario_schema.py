@@ -256,6 +256,49 @@ def test_undefined_variables(tmp_path: Path) -> None:
     assert_problem(message, 14, "steps[5]", "run has id, utc_month and started_at")
 
 
+def test_a_cycle_between_vars_is_named_at_each_variable(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        """\
+        name: a scenario
+        targets: [local]
+        vars:
+          base: "${run.id}"
+          first: "a-${second}"
+          second: "b-${first}"
+          later: "c-${base}"
+        steps:
+          - request: GET /health
+        """,
+    )
+    assert_problem(message, 5, "vars.first", "${second}: a `vars:` value may use only the built-ins")
+    assert_problem(message, 5, "vars.first", "first → second → first is a cycle")
+    assert_problem(message, 6, "vars.second", "second → first → second is a cycle")
+    assert_problem(message, 7, "vars.later", "not another variable of `vars:`; build 'later' from 'base'")
+    assert "is not defined here" not in message
+
+
+def test_a_set_step_renders_in_order_and_names_its_cycles(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        steps("""\
+        - set:
+            a: "1"
+            b: "${a}-2"
+            c: "${d}"
+            d: "${c}"
+            e: "${e}"
+            f: "${g}"
+            g: "3"
+        - request: GET /api/v1/x/${b}/${g}
+        """),
+    )
+    assert_problem(message, 11, "steps[0].set.c", "c → d → c is a cycle")
+    assert_problem(message, 13, "steps[0].set.e", "e → e is a cycle")
+    assert_problem(message, 14, "steps[0].set.f", "'g' is set below 'f'")
+    assert "set.b" not in message and "steps[1]" not in message
+
+
 def test_a_variable_saved_on_one_target_only(tmp_path: Path) -> None:
     message = refused(
         tmp_path,

@@ -144,3 +144,64 @@ def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TopologyError, match="cannot read the topology file"):
         load_topology(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("port = 5432", "port = true", "postgres.port"),
+        ("port = 5432", 'port = "5432"', "postgres.port"),
+        ("port = 5432", "port = 5432.0", "postgres.port"),
+        ("versioning = true", "versioning = 1", "s3.versioning"),
+        ("versioning = true", 'versioning = "yes"', "s3.versioning"),
+        ("transition_days = 90", "transition_days = true", "s3.lifecycle[0].transition_days"),
+        ("version = 16", 'version = "16"', "postgres.version"),
+    ],
+)
+def test_types_are_strict(tmp_path: Path, old: str, new: str, key: str) -> None:
+    """A boolean is not an integer and a string is not a number: TOML has real types, a mismatch is a typo."""
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    assert f"{path}:{_line_of(path, new)}: {key}: " in str(info.value), str(info.value)
+
+
+def test_arrays_still_load_as_tuples() -> None:
+    t = load_topology(TOPOLOGY)
+    assert isinstance(t.cognito.groups, tuple) and isinstance(t.app.seed, tuple)
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("ab", "3 to 63 characters"),
+        ("a" * 64, "3 to 63 characters"),
+        ("Media-bucket", "lowercase letters"),
+        ("media_bucket", "lowercase letters"),
+        ("-media", "begin and end"),
+        ("media.", "begin and end"),
+        ("media..bucket", "adjacent periods"),
+        ("192.168.5.4", "IP address"),
+        ("xn--media", "'xn--'"),
+        ("sthree-media", "'sthree-'"),
+        ("sthree-configurator-x", "'sthree-'"),
+        ("amzn-s3-demo-media", "'amzn-s3-demo-'"),
+        ("media-s3alias", "'-s3alias'"),
+        ("media--ol-s3", "'--ol-s3'"),
+        ("media.mrap", "'.mrap'"),
+        ("media--x-s3", "'--x-s3'"),
+        ("media--table-s3", "'--table-s3'"),
+    ],
+)
+def test_bucket_names_follow_aws_rules(tmp_path: Path, name: str, rule: str) -> None:
+    path = _broken(tmp_path, 'bucket = "{project}-media-{env}-{account_id}"', f'bucket = "{name}"')
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    message = str(info.value)
+    assert "s3.bucket" in message and "not a valid S3 bucket name" in message and rule in message, message
+
+
+@pytest.mark.parametrize("name", ["abc", "my.media-bucket-1", "1.2.3.4.5", "media-xn--a", "s3alias-media"])
+def test_bucket_names_aws_accepts_load(tmp_path: Path, name: str) -> None:
+    path = _broken(tmp_path, 'bucket = "{project}-media-{env}-{account_id}"', f'bucket = "{name}"')
+    assert load_topology(path).s3.bucket == name

@@ -6,7 +6,7 @@ middlewares here sit in the emulator's `checks` slot (see `harness.emulator.app`
 like AWS, from moto's own state, without changing moto:
 
 - `S3PresignCheck` (`s3.py`): checks `s3-presigned-url`, `s3-presigned-post`, `s3-anonymous`.
-- `CognitoCheck` + `CognitoAuth` (`cognito.py`): checks `cognito-secret-hash`, `cognito-auth-flows`,
+- `CognitoCheck` + `CognitoAuth` (`cognito/`, a package): checks `cognito-secret-hash`, `cognito-auth-flows`,
   `cognito-srp`, `cognito-totp`, `cognito-mfa`, `cognito-refresh-rotation`, `cognito-revoke`, `cognito-issuer`,
   `cognito-pool-keys` (`keys.py`).
 
