@@ -54,7 +54,8 @@ def fill_parameters(value: Any, parameters: Mapping[str, str]) -> Any:
         if set(value) == {"Fn::Sub"}:
             body = value["Fn::Sub"]
             if isinstance(body, str):
-                return {"Fn::Sub": _SUB_PARAM.sub(lambda m: parameters.get(m.group(1), m.group(0)), body)}
+                filled = _SUB_PARAM.sub(lambda m: parameters.get(m.group(1), m.group(0)), body)
+                return filled if "${" not in filled else {"Fn::Sub": filled}  # fully known: a plain value
         return {k: fill_parameters(v, parameters) for k, v in value.items()}
     if isinstance(value, list):
         return [fill_parameters(v, parameters) for v in value]

@@ -82,8 +82,9 @@ class Rehearsal:
             self.standin.stop()
 
     def prepare(self, options: DeployOptions, tag: str) -> None:
-        """The base stack (it holds the ECR repository) and a placeholder image for `tag` in it."""
-        base = self.deployer.deploy_base(dataclasses.replace(options, plan_only=False, assume_yes=True))
+        """The base stack (it holds the ECR repository; applied with the same guard rails and confirmation as a
+        deploy) and a placeholder image for `tag` in it."""
+        base = self.deployer.deploy_base(dataclasses.replace(options, plan_only=False))
         repository = base.outputs.get("ImageRepositoryName") or self.deployer.names.repository
         if not base.outputs:
             state = self.deployer.stacks()[0].state()

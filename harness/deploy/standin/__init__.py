@@ -26,7 +26,7 @@ from harness.readiness import HttpOk, wait_until_ready
 
 # Not secrets: moto accepts any key; fixed ones keep a person's real AWS credentials away from the stand-in.
 STANDIN_CREDENTIALS = ("standin", "standin")
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0  # moto imports slowly on a busy machine
 
 
 class StandIn:
