@@ -59,7 +59,7 @@ class Endpoint:
         argv = [sys.executable, "-m", "harness.cli", "--topology", str(topology), "deploy", *args]
         if endpoint:
             argv += ["--endpoint-url", self.url]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), timeout=120, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), timeout=600, check=False)
         self.outputs.append(proc.stdout + proc.stderr)
         return proc
 
