@@ -180,6 +180,10 @@ def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
         for change in report.provision_changes:
             err.print(styled("  ", (change, "dim")))
     _print_endpoints(runner, include_app=not no_app)
+    if runner.aws_endpoint:  # say what such a stack does not prove (harness.fidelity)
+        from harness.fidelity import aws_source_summary
+
+        err.print(f"aws: {aws_source_summary('external', runner.aws_endpoint)}")
     err.print(f"stack up in {report.seconds:.2f}s (state: {runner.state.root})")
 
 
@@ -264,18 +268,23 @@ def env(obj: Context, fmt: str, component: str, public: bool) -> None:
 
 @main.command()
 @click.argument("component", required=False)
-@click.option("-n", "--lines", default=40, show_default=True, help="lines to show")
+@click.option("-n", "--lines", default=40, show_default=True, help="lines to show (of each, with -f alone)")
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines (Ctrl-C to stop)")
 @backend_option
 @click.pass_obj
 @handle_errors
 def logs(obj: Context, component: str | None, lines: int, follow: bool) -> None:
-    """Show a component's log (no argument: list the logs)."""
+    """Show a component's log (no argument: list the logs; `-f`: follow every component's log at once)."""
     from harness.process import tail
 
     runner = obj.runner()
     log_dir = runner.state.root / "logs"
     available = sorted(p.stem for p in log_dir.glob("*.log")) if log_dir.exists() else []
+    if component is None and follow:
+        from harness.devloop.logs import follow_logs
+
+        follow_logs(runner, lines=lines)
+        return
     if component is None:
         for name in available:
             click.echo(f"{name:<10} {log_dir / (name + '.log')}")
@@ -309,6 +318,8 @@ def _app_step(obj: Context, step: str) -> None:
         )
     t0 = time.monotonic()
     runner.run_one_off(step, argv, runner.env("backend"), progress=_progress)
+    if step == "migrate":
+        runner.apply_privileges()
     err.print(f"{step}: done in {time.monotonic() - t0:.2f}s (log: {runner.state.log_file(step)})")
 
 
@@ -461,11 +472,17 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_deploy, cli_devloop  # noqa: E402  (command modules; they import nothing from here at load)
+from harness import cli_console, cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_console.console)
+main.add_command(cli_snapshot.snapshot)
+main.add_command(cli_devloop.restart)
+
+from harness import cli_deploy  # noqa: E402  (deploy and cost; imports nothing from here at load)
+
 main.add_command(cli_deploy.deploy)
 main.add_command(cli_deploy.cost)
 

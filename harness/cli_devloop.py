@@ -1,4 +1,4 @@
-"""`harness mail`, `harness tenant`, `harness db`, `harness snapshot`: the developer's loop on a running stack.
+"""`harness mail`, `harness tenant`, `harness db`, `harness restart`: the developer's loop on a running stack.
 
 Registered in harness/cli.py (one `main.add_command` line each). The work is in harness/devloop/; this module
 only parses options and prints. harness.cli is imported when a command runs, not at import (cli.py imports
@@ -182,3 +182,21 @@ def db_reset(obj: Any, yes: bool) -> None:
         )
     report = reset_database(runner, progress=_progress)
     say(f"database {report.database} reset ({report.tenants} tenant(s) seeded) in {report.seconds:.2f}s")
+
+
+# --- restart --------------------------------------------------------------------------------------------
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("components", nargs=-1, metavar="[COMPONENT ...]")
+@click.pass_obj
+@handled
+def restart(obj: Any, components: tuple[str, ...]) -> None:
+    """Stop and start exactly these components (none named: every app process), wait until healthy."""
+    from harness.devloop.restart import restart as restart_components
+
+    report = restart_components(obj.runner(), components, progress=_progress)
+    each = ", ".join(
+        f"{name} {report.timings[name]:.2f}s" for name in report.components if name in report.timings
+    )
+    say(f"restarted {', '.join(report.components)} in {report.seconds:.2f}s ({each})")

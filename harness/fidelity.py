@@ -14,6 +14,10 @@ API (for the scenario engine, `deploy-staging` and the docs):
   scenario depends on), only those among them. A scenario with a non-empty answer is flagged locally and gates
   promotion on its deployed run.
 - `scenario_dependencies()` -> scenario file -> behaviour ids (the declared list `SCENARIO_DEPENDENCIES`).
+- `unproven_on(source, ids=None)` / `aws_source_summary(source, endpoint)`: the same for the stack's AWS source
+  (`AwsComponent.source`): "harness" is the harness's emulator (the ledger as above); "external" is an
+  emulator someone else runs (`[aws] endpoint`, `--aws-endpoint`), where the harness's checks do not run and
+  no behaviour of the ledger is proven, so every dependency is unproven (status and the scenario summary say so).
 - `render_markdown()` -> the text of `docs/fidelity.md`.
 
 `python -m harness.fidelity > docs/fidelity.md` regenerates the document; `python -m harness.fidelity --check`
@@ -26,33 +30,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.fidelity_deploy import DEPLOY_BEHAVIOURS
+from harness.fidelity_types import Behaviour as Behaviour  # re-exported: the ledger's row type
 
 DOC_PATH = Path("docs/fidelity.md")
 TESTS = "tests/fidelity"
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """One AWS behaviour the project relies on.
-
-    `id`: stable name scenarios refer to. `aws`: what AWS does. `reproduced_locally`: whether the emulator does
-    the same. `tests`: pytest node ids proving it (or, when not reproduced, pinning the divergence). `check`: the
-    emulator switch (`python -m harness.emulator --fidelity-off CHECK`) that turns it off, if any. `note`: caveats.
-    `scenarios`: scenario files that depend on it (from `SCENARIO_DEPENDENCIES`).
-    """
-
-    id: str
-    service: str
-    aws: str
-    reproduced_locally: bool
-    tests: tuple[str, ...]
-    check: str | None = None
-    note: str = ""
-    scenarios: tuple[str, ...] = ()
 
 
 def _t(module: str, *names: str) -> tuple[str, ...]:
@@ -248,7 +234,8 @@ LEDGER: tuple[Behaviour, ...] = (
         ),
         "cognito-pool-keys",
         "moto ships one key pair for every pool (kid 'dummy'); the emulator re-signs with a key per pool, kept "
-        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests (local only).",
+        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests: loopback clients with the "
+        "stack's control token only (harness/emulator/control_guard.py).",
     ),
     Behaviour(
         "s3.presigned-url-signature",
@@ -378,80 +365,7 @@ LEDGER: tuple[Behaviour, ...] = (
         True,
         _t("test_s3_presigned", "test_header_signed_requests_still_work_in_both_addressing_styles"),
     ),
-    # -- deploys: what `harness deploy --rehearse` (the AWS stand-in, harness/deploy/standin) proves --------
-    Behaviour(
-        "deploy.change-sets-and-rollback",
-        "CloudFormation",
-        "Change sets list each resource a template change adds, modifies or removes; executing one emits "
-        "per-resource events; a failing resource rolls the stack back (UPDATE_ROLLBACK_COMPLETE keeps the previous "
-        "template and outputs; a failed create is ROLLBACK_COMPLETE).",
-        True,
-        (
-            "tests/deploy/test_deploy_moto.py::test_a_topology_change_produces_the_expected_change_set",
-            "tests/deploy/test_deploy_moto.py::test_a_failing_resource_is_reported_and_the_previous_stack_kept",
-        ),
-        note="Reproduced by the AWS stand-in (moto plus the models it lacks; docs/deploying.md lists them). "
-        "Resource types moto does not model are recorded, not created: their property names, types and "
-        "GetAtt attributes are checked by cfn-lint against AWS's schemas, not by applying them.",
-    ),
-    Behaviour(
-        "deploy.account-guard-rail",
-        "STS",
-        "GetCallerIdentity names the account the credentials belong to; the deploy refuses any but the "
-        "environment's project.account_id.",
-        True,
-        (
-            "tests/deploy/test_deploy_moto.py::test_production_is_refused_without_its_flag_and_with_the_wrong_account",
-        ),
-        note="The stand-in answers for the environment's own account id, so a rehearsal passes the same check.",
-    ),
-    Behaviour(
-        "deploy.gate-scenarios",
-        "Deploy",
-        "After the rollout, the API answers /api/v1/health and the scenarios of the deployed target pass "
-        "against the stack's outputs (Cognito pool and client, bucket, SES events queue).",
-        True,
-        (
-            "tests/deploy/test_rehearsal.py::test_the_documented_rehearsal_passes_and_stops_what_it_started",
-            "tests/deploy/test_rehearsal.py::test_a_release_whose_gate_passed_is_a_noop_on_rerun",
-        ),
-        note="A rehearsal runs the same gate code and the same scenarios on the deployed target path, but "
-        "against a local app stack (same app code, the local emulator's Cognito/S3/SES, SES events relayed to "
-        "an SQS queue) provisioned in place of the ECS tasks: it proves the gate and the app, not that the "
-        "image runs on Fargate.",
-    ),
-    Behaviour(
-        "deploy.ecs-runs-the-image",
-        "ECS",
-        "ECS pulls the release image from ECR; dbroles and migrate run in it against RDS and must exit 0; the "
-        "services reach steady state under the rolling deployment and circuit breaker.",
-        False,
-        ("tests/deploy/test_deploy_moto.py::test_first_deploy_creates_the_stacks",),
-        note="Not reproduced: the stand-in stops every task at once with exit 0 and reports running = desired; "
-        "the placeholder image has no layers. The roles and migrations themselves are proven locally "
-        "(tests/integration/test_rds_shaped_provisioning.py); the Dockerfile build only in CI and on AWS.",
-    ),
-    Behaviour(
-        "deploy.edge-tls-dns",
-        "CloudFront",
-        "The API's name resolves to CloudFront; CloudFront (with the WAF web ACL) forwards over TLS to the ALB "
-        "and a task; ACM certificates validate by DNS.",
-        False,
-        (
-            "tests/deploy/test_release_gate.py::test_a_name_that_does_not_resolve_fails_the_health_check_at_once",
-        ),
-        note="Only AWS proves it. A rehearsal's health check goes straight to the local backend; the gate treats "
-        "a DNS or TLS failure as permanent (fails at once, with the reason).",
-    ),
-    Behaviour(
-        "deploy.iam-and-network",
-        "IAM",
-        "Task roles, security-group rules and VPC endpoints allow what the app needs and deny the rest.",
-        False,
-        ("tests/deploy/test_checklist.py::test_checklist_item_is_satisfied",),
-        note="The templates are asserted rule by rule (tests/deploy/test_checklist.py), but neither the stand-in "
-        "nor the local stack enforces IAM or network rules (see s3.header-signed-requests): only AWS does.",
-    ),
+    *DEPLOY_BEHAVIOURS,
 )
 """The ledger: one row per behaviour."""
 
@@ -517,6 +431,36 @@ def unproven_locally(ids: Iterable[str] | None = None) -> tuple[Behaviour, ...]:
     return tuple(row for row in rows if not row.reproduced_locally)
 
 
+def unproven_on(source: str, ids: Iterable[str] | None = None) -> tuple[Behaviour, ...]:
+    """Behaviours not proven on a stack whose AWS endpoint is `source`: the harness's emulator
+    (`unproven_locally`), or an external one (all of them: the ledger's tests ran against harness.emulator,
+    its checks run only there, and what the other emulator enforces is not tested)."""
+    if source == "harness":
+        return unproven_locally(ids)
+    if source != "external":
+        raise HarnessError(f"unknown AWS source {source!r}", hint="'harness' or 'external'")
+    return behaviours() if ids is None else tuple(behaviour(i) for i in dict.fromkeys(ids))
+
+
+def emulator_checks() -> tuple[str, ...]:
+    """The harness emulator's own checks (`--fidelity-off` names), in ledger order."""
+    return tuple(dict.fromkeys(row.check for row in LEDGER if row.check))
+
+
+def aws_source_summary(source: str, endpoint: str = "") -> str:
+    """One line on what a stack with this AWS source proves (for `status`, `up` and the scenario summary)."""
+    if source == "harness":
+        return (
+            f"the harness's emulator: {len(emulator_checks())} fidelity checks enforced, "
+            f"{len(unproven_locally())} behaviours not reproduced (docs/fidelity.md)"
+        )
+    where = f" {endpoint}" if endpoint else ""
+    return (
+        f"external AWS endpoint{where}: the harness's {len(emulator_checks())} fidelity checks are not enforced "
+        f"there and none of the ledger's {len(LEDGER)} behaviours is proven on it (docs/fidelity.md)"
+    )
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -555,6 +499,15 @@ def render_markdown() -> str:
     lines += [
         "",
         f"Not reproduced locally ({len(unproven)}): " + ", ".join(f"`{i}`" for i in unproven) + ".",
+        "",
+        "## On an external AWS endpoint",
+        "",
+        "With `[aws] endpoint` (or `harness up --aws-endpoint URL`) the stack uses an AWS-compatible emulator "
+        "someone else runs (LocalStack, another moto). The harness provisions it the same way, but its own "
+        f"checks ({len(emulator_checks())}: " + ", ".join(f"`{c}`" for c in emulator_checks()) + ") run only "
+        "in `harness.emulator`, and the tests above ran against `harness.emulator`: on that endpoint none of "
+        "these behaviours is proven. `harness status` says so on the `aws` row, and a scenario run marks every "
+        "behaviour its scenarios depend on as unproven (`fidelity_unproven`).",
         "",
     ]
     return "\n".join(lines)

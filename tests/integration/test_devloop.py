@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +98,10 @@ def add_item(stack: RunningStack, slug: str, sku: str) -> None:
         ("tenant", "reset", "acme"),
         ("db", "reset", "--yes"),
         ("env", "--format", "nextjs"),
+        ("snapshot", "save", "x"),
+        ("snapshot", "load", "x"),
+        ("restart",),
+        ("restart", "backend"),
     ],
 )
 def test_refuses_with_a_hint_when_the_stack_is_down(args: tuple[str, ...]) -> None:
@@ -239,6 +245,56 @@ def test_tenant_reset_refuses_a_tenant_not_in_the_seed_and_deletes_it_with_delet
         )
 
 
+# --- restart and combined logs -------------------------------------------------------------------------------
+
+
+def pids(stack: RunningStack) -> dict[str, int]:
+    return {row["name"]: row["pid"] for row in json.loads(ok(stack, "status", "--json").stdout)}
+
+
+def test_restart_restarts_exactly_the_named_components_while_logs_follow_every_one(
+    stack: RunningStack,
+) -> None:
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "--state-dir", str(stack.runner.state.root), "logs", "-f", "-n", "3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(follower.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        before = pids(stack)
+        done = ok(stack, "restart", "backend")
+        assert "restarted backend in" in done.stderr
+        after = pids(stack)
+        assert after["backend"] != before["backend"]
+        assert {k: v for k, v in after.items() if k != "backend"} == {
+            k: v for k, v in before.items() if k != "backend"
+        }
+        ok(stack, "restart", "redis")
+        assert pids(stack)["redis"] != before["redis"]
+        import httpx
+
+        health = stack.runner.topology.services["backend"].health_path
+        assert httpx.get(stack.api_url + health, timeout=30).status_code == 200
+        unknown = harness(stack, "restart", "nope")
+        assert unknown.returncode == 1 and "components: postgres" in unknown.stderr
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = "".join(seen)
+            if "--- harness: starting backend" in text and "redis" in {line.split(" ")[0] for line in seen}:
+                break
+            time.sleep(0.2)
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    prefixes = {line.split("|", 1)[0].strip() for line in seen if "|" in line}
+    assert {"postgres", "redis", "aws", "backend", "worker"} <= prefixes, seen[:20]
+    started = [line for line in seen if "--- harness: starting backend" in line]
+    assert started and all(line.startswith("backend ") for line in started)
+    assert not any("\x1b[" in line for line in seen)  # no colour when not on a terminal
+
+
 # --- frontend env -------------------------------------------------------------------------------------------
 
 
@@ -296,3 +352,129 @@ def test_db_reset_drops_migrates_and_reseeds(stack: RunningStack) -> None:
 
     health = stack.runner.topology.services["backend"].health_path
     assert httpx.get(stack.api_url + health, timeout=30).status_code == 200
+
+
+# --- snapshots: after the database reset (a load replaces the whole database) ------------------------------
+
+
+def snapshot_probe(stack: RunningStack) -> dict[str, Any]:
+    """What a snapshot must bring back: rows, object versions, Redis keys, Cognito users, captured mail."""
+    env = stack.env("backend")
+    bucket = env["S3_BUCKET"]
+    versions = stack.client("s3").list_object_versions(Bucket=bucket)
+    users = stack.client("cognito-idp").list_users(UserPoolId=env["COGNITO_USER_POOL_ID"])["Users"]
+    client = redis.Redis.from_url(stack.redis_admin_url)
+    # Celery's own keys (broker bindings) are the worker's business, not the app's data
+    keys = {
+        k: client.dump(k) for k in client.scan_iter(count=1000) if b"celery" not in k and b"kombu" not in k
+    }
+    mail = json.loads(ok(stack, "mail", "list", "--json").stdout)
+    return {
+        "skus": {slug: skus(stack, slug) for slug in ("acme", "globex", "initech")},
+        "objects": sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", [])),
+        "redis": keys,
+        "users": sorted(u["Username"] for u in users),
+        "mail": [m["id"] for m in mail],
+    }
+
+
+def test_snapshot_save_break_load_brings_everything_back(stack: RunningStack) -> None:
+    env = stack.env("backend")
+    s3, cognito = stack.client("s3"), stack.client("cognito-idp")
+    bucket, pool = env["S3_BUCKET"], env["COGNITO_USER_POOL_ID"]
+    acme = tenant_id(stack, "acme")
+    s3.put_object(Bucket=bucket, Key=f"{acme}/kept.txt", Body=b"kept")
+    redis.Redis.from_url(stack.redis_admin_url).set(f"ai:limit:{acme}", "7", ex=3600)
+    stack.client("sesv2").send_email(
+        FromEmailAddress=env["SES_SENDER"],
+        Destination={"ToAddresses": ["snap@example.test"]},
+        Content={"Simple": {"Subject": {"Data": "kept"}, "Body": {"Text": {"Data": "kept"}}}},
+    )
+    before = snapshot_probe(stack)
+    saved = ok(stack, "snapshot", "save", "before")
+    assert "snapshot before saved" in saved.stderr
+    exists = harness(stack, "snapshot", "save", "before")
+    assert exists.returncode == 1 and "--force" in exists.stderr
+
+    # break every store
+    add_item(stack, "globex", "BROKEN")
+    with admin(stack) as db:
+        db.execute("DELETE FROM catalog_items WHERE tenant_id = %s", (acme,))
+    s3.put_object(Bucket=bucket, Key=f"{acme}/kept.txt", Body=b"overwritten")
+    s3.put_object(Bucket=bucket, Key=f"{acme}/new.txt", Body=b"new")
+    client = redis.Redis.from_url(stack.redis_admin_url)
+    client.delete(f"ai:limit:{acme}")
+    client.set("ai:quota:broken", "1")
+    cognito.admin_delete_user(UserPoolId=pool, Username="olivia.owner@acme.test")
+    cognito.admin_create_user(UserPoolId=pool, Username="intruder@example.test", MessageAction="SUPPRESS")
+    ok(stack, "mail", "clear")
+    assert snapshot_probe(stack) != before
+
+    loaded = ok(stack, "snapshot", "load", "before")
+    assert "snapshot before loaded" in loaded.stderr
+    after = snapshot_probe(stack)
+    assert after == before
+    assert s3.get_object(Bucket=bucket, Key=f"{acme}/kept.txt")["Body"].read() == b"kept"
+    assert 0 < client.ttl(f"ai:limit:{acme}") <= 3600
+    status = json.loads(ok(stack, "status", "--json").stdout)
+    assert all(row["healthy"] for row in status), status
+    import httpx
+
+    health = stack.runner.topology.services["backend"].health_path
+    assert httpx.get(stack.api_url + health, timeout=30).status_code == 200
+    listed = json.loads(ok(stack, "snapshot", "list", "--json").stdout)
+    assert [(s["name"], s["fits"]) for s in listed] == [("before", True)]
+
+
+def test_snapshot_export_import_round_trip(stack: RunningStack, tmp_path: Path) -> None:
+    file = tmp_path / "before.tgz"
+    ok(stack, "snapshot", "export", "before", str(file))
+    assert file.stat().st_mode & 0o077 == 0  # it holds the stack's dev secrets
+    ok(stack, "snapshot", "delete", "before")
+    assert json.loads(ok(stack, "snapshot", "list", "--json").stdout) == []
+    with admin(stack) as db:
+        assert db.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '%%_snap_before'"
+        ).fetchone() == (0,)
+    ok(stack, "snapshot", "import", str(file))
+    again = harness(stack, "snapshot", "import", str(file))
+    assert again.returncode == 1 and "--name" in again.stderr
+    ok(stack, "snapshot", "import", str(file), "--name", "copy")
+    add_item(stack, "initech", "AFTER-EXPORT")
+    ok(stack, "snapshot", "load", "copy")
+    assert "AFTER-EXPORT" not in skus(stack, "initech")
+    assert "STAPLER" in skus(stack, "initech")
+    garbage = tmp_path / "garbage.tgz"
+    garbage.write_bytes(b"not a tar")
+    refused = harness(stack, "snapshot", "import", str(garbage))
+    assert refused.returncode == 1 and "not a snapshot export" in refused.stderr
+
+
+def test_snapshot_load_refuses_another_topology_or_harness_version(stack: RunningStack) -> None:
+    root = stack.runner.state.root / "snapshots"
+    ok(stack, "snapshot", "save", "base", "--force")
+    for name, change, expected in [
+        ("other-topology", {"topology_sections": "cognito"}, "another topology"),
+        ("other-version", {"harness_version": "0.0.0-other"}, "harness 0.0.0-other"),
+    ]:
+        shutil.copytree(root / "base", root / name)
+        manifest = json.loads((root / name / "manifest.json").read_text())
+        if "topology_sections" in change:
+            manifest["topology_sections"]["cognito"] = "0" * 16
+            manifest["topology_digest"] = "f" * 16
+        else:
+            manifest.update(change)
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+        add_item(stack, "initech", f"KEEP-{name}")
+        refused = harness(stack, "snapshot", "load", name)
+        assert refused.returncode == 1, refused.stderr
+        assert expected in refused.stderr and "hint:" in refused.stderr
+        if "topology_sections" in change:
+            assert "differing: cognito" in refused.stderr
+        assert f"KEEP-{name}" in skus(stack, "initech")  # nothing was replaced
+        listed = {s["name"]: s for s in json.loads(ok(stack, "snapshot", "list", "--json").stdout)}
+        assert listed[name]["fits"] is False
+    missing = harness(stack, "snapshot", "load", "no-such")
+    assert missing.returncode == 1 and "snapshot save no-such" in missing.stderr
+    bad = harness(stack, "snapshot", "save", "Bad Name")
+    assert bad.returncode == 1 and "not valid" in bad.stderr
