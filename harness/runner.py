@@ -258,7 +258,7 @@ class LocalRunner:
                 pid,
                 component.endpoint,
                 reason is None,
-                reason or "",
+                reason or component.note(),
                 component.container_id(),
             )
 

@@ -243,6 +243,12 @@ class Service(_Model):
     port: Port | None = None
     health_path: str | None = None
     redis_user: str
+    # celery: worker processes (prefork children) the local stack runs; each is a whole interpreter (~70 MB)
+    concurrency: Annotated[int, Field(ge=1, le=32)] | None = None
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.concurrency or 2
 
     @model_validator(mode="after")
     def _shape(self) -> Service:
@@ -250,6 +256,8 @@ class Service(_Model):
             raise ValueError("an asgi service needs `port` and `health_path`")
         if self.kind == "celery" and self.port is not None:
             raise ValueError("a celery service listens on no port; remove `port`")
+        if self.kind == "asgi" and self.concurrency is not None:
+            raise ValueError("`concurrency` is for a celery service (its worker processes)")
         if self.health_path is not None and not self.health_path.startswith("/"):
             raise ValueError("health_path must start with '/'")
         return self

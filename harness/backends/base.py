@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import HarnessError, ServiceStartError
 
@@ -150,13 +150,31 @@ class AwsComponent(InfraComponent):
 class HarnessEmulator(AwsComponent):
     """Shared by both tiers' copies of `harness.emulator`: its `/_harness/` control endpoints."""
 
-    def restored(self) -> bool:
+    def _health(self) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(f"{self.connection().url}/_harness/health", timeout=3) as resp:
                 data = json.loads(resp.read())
         except (OSError, ValueError):
-            return False
-        return bool(data.get("restored"))
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def restored(self) -> bool:
+        return bool(self._health().get("restored"))
+
+    def note(self) -> str:
+        """What `status` says beside a healthy emulator: how its state came back, when not simply."""
+        persistence = self._health().get("persistence") or {}
+        problem = persistence.get("restore_problem")
+        if previous := persistence.get("restored_from_previous"):
+            return (
+                f"restored from the previous snapshot {previous}: the state file was unreadable ({problem}); "
+                f"moved aside to {persistence.get('moved_aside')}"
+            )
+        if problem:
+            return f"started empty: the state file was unreadable ({problem}); moved aside to {persistence.get('moved_aside')}"
+        if error := persistence.get("last_error"):
+            return f"last snapshot failed: {error}"
+        return ""
 
     def snapshot(self) -> None:
         request = urllib.request.Request(f"{self.connection().url}/_harness/snapshot", method="POST")

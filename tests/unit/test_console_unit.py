@@ -99,3 +99,19 @@ def test_stack_not_up_is_a_clear_503(client: TestClient) -> None:
     response = client.get("/api/mail")
     assert response.status_code == 503
     assert "harness up" in response.json()["hint"]
+
+
+def test_the_console_never_triggers_provisioning() -> None:
+    from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
+    from harness.provision.outputs import fingerprint
+    from harness.topology import Console
+
+    topology = load_topology(ROOT / "topology.toml")
+    infra = Infrastructure(
+        PostgresConnection("127.0.0.1", 5432, "postgres", "pw"),
+        RedisConnection("127.0.0.1", 6379, "default", "pw"),
+        AwsConnection("http://127.0.0.1:4566", "me-south-1"),
+    )
+    moved = topology.model_copy(update={"console": Console(port=9999)})
+    off = topology.model_copy(update={"console": Console(enabled=False)})
+    assert fingerprint(topology, infra) == fingerprint(moved, infra) == fingerprint(off, infra)
