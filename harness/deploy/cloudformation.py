@@ -20,6 +20,7 @@ from harness.deploy.plandiff import PropertyChange, cost_delta_line
 from harness.deploy.redact import redact
 from harness.deploy.template import Template
 from harness.errors import DeployError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 
 Progress = Callable[[str], None]
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline; larger templates go through S3
@@ -231,8 +232,8 @@ class CloudFormationStack:
         return {"TemplateURL": f"https://{self.artifacts_bucket}.s3.{region}.amazonaws.com/{key}"}
 
     def _wait_change_set(self, change_set_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + CHANGE_SET_TIMEOUT
-        while True:
+
+        def created() -> dict[str, Any] | NotYet:
             described: dict[str, Any] = self.client.describe_change_set(
                 ChangeSetName=change_set_id, StackName=self.name
             )
@@ -246,11 +247,19 @@ class CloudFormationStack:
             if first["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 first["Changes"] = [c for page in pages for c in page.get("Changes", [])]
                 return first
-            if time.monotonic() > deadline:
-                raise DeployError(
-                    f"change set of {self.name} still {first['Status']} after {CHANGE_SET_TIMEOUT:.0f}s"
-                )
-            time.sleep(POLL_SECONDS)
+            return NotYet(f"still {first['Status']}")
+
+        # By hand, not boto3's `change_set_create_complete` waiter: a FAILED change set (no changes) is an answer.
+        try:
+            return wait_for(
+                f"change set of {self.name}",
+                created,
+                timeout=CHANGE_SET_TIMEOUT,
+                interval=POLL_SECONDS,
+                max_interval=POLL_SECONDS,
+            )
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
     def _latest_event_time(self) -> Any:
         try:
@@ -265,10 +274,10 @@ class CloudFormationStack:
         return sorted(fresh, key=lambda e: e["Timestamp"])
 
     def _wait_stack(self, since: Any, progress: Progress, *, timeout: float) -> StackState:
-        deadline = time.monotonic() + timeout
         seen: set[str] = set()
         collected: list[dict[str, Any]] = []
-        while True:
+
+        def settled() -> StackState | NotYet:
             for event in self._events_since(since):
                 if event["EventId"] in seen:
                     continue
@@ -311,9 +320,19 @@ class CloudFormationStack:
                     failures,
                     hint=f"{kept}; `harness deploy --plan` shows what would be applied next",
                 )
-            if time.monotonic() > deadline:
-                raise DeployError(f"stack {self.name} still {state.status} after {timeout:.0f}s")
-            time.sleep(POLL_SECONDS)
+            return NotYet(f"still {state.status}")
+
+        # By hand, not boto3's stack_*_complete waiters: each poll also streams the new stack events.
+        try:
+            return wait_for(
+                f"stack {self.name} deployed",
+                settled,
+                timeout=timeout,
+                interval=POLL_SECONDS,
+                max_interval=POLL_SECONDS,
+            )
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
 
 def _changes(described: Mapping[str, Any]) -> list[ResourceChange]:

@@ -55,6 +55,7 @@ from harness.deploy.rollout import Network, check_image, run_one_off_task, wait_
 from harness.deploy.target import AwsTarget
 from harness.deploy.template import Template
 from harness.errors import DeployError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 from harness.topology import Topology
 
 PRODUCTION_ENVS = frozenset({"production", "prod"})
@@ -438,11 +439,19 @@ class AwsDeployer:
         # A stack whose creation rolled back holds nothing and cannot be updated: CloudFormation needs it deleted.
         self.progress(stack.name, "deleting the stack left by a failed first deploy (it holds no resources)")
         stack.client.delete_stack(StackName=stack.name)
-        deadline = time.monotonic() + 1800
-        while (state := stack.state()) is not None and state.status != "DELETE_COMPLETE":
-            if time.monotonic() > deadline:
-                raise DeployError(f"stack {stack.name} still {state.status} after 30 min")
-            time.sleep(2)
+
+        def deleted() -> bool | NotYet:
+            state = stack.state()
+            return (
+                True
+                if state is None or state.status == "DELETE_COMPLETE"
+                else NotYet(f"still {state.status}")
+            )
+
+        try:
+            wait_for(f"stack {stack.name} DELETE_COMPLETE", deleted, timeout=1800, interval=2, max_interval=2)
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
     def _run_one_off_tasks(self, state: StackState) -> None:
         outputs = state.outputs

@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.deploy.redact import redact
+from harness.readiness import NotYet, WaitTimeout, wait_for
 
 GATE_TIMEOUT = 1800.0
 HEALTH_TIMEOUT = 180.0
@@ -74,25 +74,27 @@ def classify_failure(exc: BaseException) -> tuple[bool, str]:
 def check_health(url: str, *, timeout: float = HEALTH_TIMEOUT, interval: float = 5.0) -> GateResult:
     """GET `url` until it answers 200 (CloudFront -> ALB -> a backend task) or `timeout` passes; a permanent
     failure (`classify_failure`) fails at once with its reason."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
+
+    def answer() -> GateResult | NotYet:
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
                 if response.status == 200:
                     return GateResult(True, detail=f"{url} answered 200")
-                last = f"HTTP {response.status}"
+                return NotYet(f"HTTP {response.status}")
         except (urllib.error.URLError, OSError) as exc:
-            permanent, last = classify_failure(exc)
+            permanent, reason = classify_failure(exc)
             if permanent:
                 return GateResult(
-                    False, failed=("health",), detail=f"{url}: {last} (a permanent error: not retried)"
+                    False, failed=("health",), detail=f"{url}: {reason} (a permanent error: not retried)"
                 )
-        if time.monotonic() > deadline:
-            return GateResult(
-                False, failed=("health",), detail=f"{url} did not answer 200 in {timeout:.0f}s ({last})"
-            )
-        time.sleep(interval)
+            return NotYet(reason)
+
+    try:
+        return wait_for(
+            f"GET {url} answers 200", answer, timeout=timeout, interval=interval, max_interval=interval
+        )
+    except WaitTimeout as exc:
+        return GateResult(False, failed=("health",), detail=exc.message)
 
 
 def run_scenario_gate(
