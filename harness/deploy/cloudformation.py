@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from harness.deploy.plandiff import PropertyChange, cost_delta_line
 from harness.deploy.redact import redact
 from harness.deploy.template import Template
 from harness.errors import DeployError
@@ -40,6 +41,16 @@ class ResourceChange:
     resource_type: str
     replacement: str = ""  # True | False | Conditional (real CloudFormation only)
     details: tuple[str, ...] = ()  # changed property names
+    properties: tuple[PropertyChange, ...] = ()  # old -> new, secrets redacted (harness/deploy/plandiff.py)
+    usd_month_delta: float = 0.0  # what the change adds to (or takes off) the monthly cost estimate
+    raw_details: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    def lines(self) -> list[str]:
+        """The resource's line, then one line per changed property and one for its cost delta."""
+        lines = [self.line(), *(f"      {p.line()}" for p in self.properties)]
+        if abs(self.usd_month_delta) >= 0.005 and self.action == "Modify":
+            lines.append(f"      {cost_delta_line(self)}")
+        return lines
 
     def line(self) -> str:
         mark = {"Add": "+", "Remove": "-", "Modify": "~"}.get(self.action, "?")
@@ -83,7 +94,13 @@ class ChangeSetPlan:
 
     def render(self) -> str:
         head = f"stack {self.stack}: " + ("create" if self.create else "update") + f" — {self.summary()}"
-        return "\n".join([head, *(c.line() for c in sorted(self.changes, key=_order))])
+        lines = [head, *(line for c in sorted(self.changes, key=_order) for line in c.lines())]
+        delta = sum(c.usd_month_delta for c in self.changes)
+        if abs(delta) >= 0.005:
+            lines.append(
+                f"  monthly cost {'+' if delta > 0 else '-'}${abs(delta):,.2f}/mo (estimate: harness cost)"
+            )
+        return "\n".join(lines)
 
 
 def _order(change: ResourceChange) -> tuple[int, str]:
@@ -163,6 +180,16 @@ class CloudFormationStack:
             raise DeployError(f"CloudFormation refused the change set for {self.name}: {redact(reason)}")
         plan.changes = _changes(described)
         return plan
+
+    def deployed(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The stack's current template (as applied) and parameter values."""
+        try:
+            body = self.client.get_template(StackName=self.name, TemplateStage="Original")["TemplateBody"]
+        except ClientError as exc:
+            raise _aws_error(f"read the template of {self.name}", exc) from exc
+        template = json.loads(body) if isinstance(body, str) else dict(body)
+        state = self.state()
+        return template, dict(state.parameters) if state else {}
 
     def discard(self, change_set_id: str) -> None:
         try:
@@ -327,6 +354,7 @@ def _changes(described: Mapping[str, Any]) -> list[ResourceChange]:
                 resource_type=str(rc.get("ResourceType", "")),
                 replacement=str(rc.get("Replacement", "") or ""),
                 details=tuple(details),
+                raw_details=tuple(rc.get("Details", [])),
             )
         )
     return changes
