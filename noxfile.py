@@ -115,9 +115,13 @@ def psql(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (starts its own stack on free ports; pytest args after `--`)."""
+    """Run the test suite on every core (starts one stack on free ports that pytest-xdist's workers share;
+    a module's tests stay on one worker). Pytest args after `--`; `-- -n 0` runs in one process."""
     bin_dir = _harness_venv(session)
-    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+    args = list(session.posargs)
+    if not any(a in ("-n", "--numprocesses") or a.startswith(("-n", "--numprocesses=")) for a in args):
+        args = ["-n", "auto", *args]
+    session.run(str(bin_dir / "python"), "-m", "pytest", *args, external=True)
 
 
 @nox.session(default=False)

@@ -115,9 +115,8 @@ def _raw_worker(runner: LocalRunner) -> float:
     assert sender.stdout is not None
     if sender.stdout.readline().strip() != "queued":
         raise SystemExit("the task sender failed")
-    concurrency = str(getattr(service, "concurrency", None) or 1)
     command = [sys.executable, "-m", "celery", "-A", service.app, "worker", "--loglevel", "WARNING",
-               "--concurrency", concurrency, "--hostname", f"bench-{uuid.uuid4().hex[:6]}@%h",
+               *service.worker_pool_args(), "--hostname", f"bench-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle"]  # fmt: skip
     started = time.time()
     worker = subprocess.Popen(command, cwd=runner.project_dir, env=env)

@@ -245,10 +245,18 @@ class Service(_Model):
     redis_user: str
     # celery: worker processes (prefork children) the local stack runs; each is a whole interpreter (~70 MB)
     concurrency: Annotated[int, Field(ge=1, le=32)] | None = None
+    # celery: its execution pool. `threads` runs the tasks in threads of one process (the app's tasks wait on
+    # the database, SES and S3, not the CPU): one interpreter instead of 1 + concurrency.
+    pool: Literal["prefork", "threads", "solo"] | None = None
 
     @property
     def worker_concurrency(self) -> int:
         return self.concurrency or 2
+
+    def worker_pool_args(self) -> list[str]:
+        """The celery worker's `--pool`/`--concurrency` arguments."""
+        pool = ["--pool", self.pool] if self.pool else []
+        return [*pool, "--concurrency", str(self.worker_concurrency)]
 
     @model_validator(mode="after")
     def _shape(self) -> Service:
@@ -256,8 +264,8 @@ class Service(_Model):
             raise ValueError("an asgi service needs `port` and `health_path`")
         if self.kind == "celery" and self.port is not None:
             raise ValueError("a celery service listens on no port; remove `port`")
-        if self.kind == "asgi" and self.concurrency is not None:
-            raise ValueError("`concurrency` is for a celery service (its worker processes)")
+        if self.kind == "asgi" and (self.concurrency is not None or self.pool is not None):
+            raise ValueError("`concurrency` and `pool` are for a celery service (its worker)")
         if self.health_path is not None and not self.health_path.startswith("/"):
             raise ValueError("health_path must start with '/'")
         return self

@@ -76,7 +76,7 @@ class AppService(Component):
             ]  # fmt: skip
         return [
             sys.executable, "-m", "celery", "-A", self.service.app, "worker",
-            "--loglevel", "INFO", "--concurrency", str(self.service.worker_concurrency), "--hostname", f"{self.name}@%h",
+            "--loglevel", "INFO", *self.service.worker_pool_args(), "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
 
     @property

@@ -67,7 +67,8 @@ def test_compose_validates_with_the_compose_tool() -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed here")
-    env = {**os.environ, "POSTGRES_PASSWORD": "check-only", "REDIS_PASSWORD": "check-only"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "check-only", "REDIS_PASSWORD": "check-only",
+           "HARNESS_EMULATOR_CONTROL_TOKEN": "check-only"}  # fmt: skip
     result = subprocess.run(
         [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
         capture_output=True,
@@ -76,3 +77,11 @@ def test_compose_validates_with_the_compose_tool() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_committed_compose_file_holds_no_secret_value() -> None:
+    """Passwords and tokens are compose variables (`${NAME:?...}`), never a state dir's values."""
+    for name, service in _compose()["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
+                assert str(value).startswith("${"), f"services.{name}.environment.{key} holds a value"

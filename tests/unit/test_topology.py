@@ -205,3 +205,17 @@ def test_bucket_names_follow_aws_rules(tmp_path: Path, name: str, rule: str) -> 
 def test_bucket_names_aws_accepts_load(tmp_path: Path, name: str) -> None:
     path = _broken(tmp_path, 'bucket = "{project}-media-{env}-{account_id}"', f'bucket = "{name}"')
     assert load_topology(path).s3.bucket == name
+
+
+def test_worker_pool_and_concurrency_come_from_the_topology_and_only_for_celery(tmp_path: Path) -> None:
+    from harness.topology import Service
+
+    worker = Service(
+        kind="celery", app="app.workers.celery_app", redis_user="worker", pool="threads", concurrency=3
+    )
+    assert worker.worker_pool_args() == ["--pool", "threads", "--concurrency", "3"]
+    assert Service(kind="celery", app="a.b", redis_user="w").worker_pool_args() == ["--concurrency", "2"]
+    with pytest.raises(ValueError, match="for a celery service"):
+        Service(kind="asgi", app="a:b", port=8000, health_path="/h", redis_user="b", pool="threads")
+    with pytest.raises(ValueError):
+        Service(kind="celery", app="a.b", redis_user="w", pool="gevent")

@@ -375,7 +375,7 @@ class AppContainer(ContainerService):
             ]  # fmt: skip
         return [
             "python", "-m", "celery", "-A", self.service.app, "worker",
-            "--loglevel", "INFO", "--concurrency", str(self.service.worker_concurrency), "--hostname", f"{self.name}@%h",
+            "--loglevel", "INFO", *self.service.worker_pool_args(), "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
 
     def command(self) -> list[str]:

@@ -69,7 +69,14 @@ def render_compose(topology: Topology) -> str:
         "interval": "2s",
         "retries": 30,
     }
-    services["aws"]["environment"] = stores[2].environment()
+    from harness.emulator.control_guard import CONTROL_TOKEN_ENV
+
+    aws_environment = stores[2].environment()
+    # The control token is a secret of a state dir: the committed file names the variable, never a value.
+    aws_environment[CONTROL_TOKEN_ENV] = (
+        f"${{{CONTROL_TOKEN_ENV}:?set {CONTROL_TOKEN_ENV} (the emulator's control token) in compose/.env}}"
+    )
+    services["aws"]["environment"] = aws_environment
     services["aws"]["build"] = {"context": "..", "dockerfile": "Dockerfile"}
     app_image = "${HARNESS_APP_IMAGE:-saas-harness/app:latest}"
     provision = [
