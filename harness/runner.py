@@ -7,6 +7,7 @@ did not change) → start the app processes → print the endpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -45,6 +46,8 @@ BACKEND_FILE = "backend.json"
 BACKEND_ENV = "HARNESS_BACKEND"
 APP_ON_ENV = "HARNESS_APP_ON"
 AWS_ENDPOINT_ENV = "HARNESS_AWS_ENDPOINT"
+RELOAD_ENV = "HARNESS_RELOAD"
+RELOAD_FILE = "reload.json"
 BACKENDS = tier_names()  # as registered at import (the runner asks harness.backends.base.TIERS each time)
 APP_PLACES = app_places()
 _no_progress = no_progress
@@ -63,6 +66,7 @@ class ComponentStatus:
     detail: str = ""
     container_id: str | None = None  # container tiers only
     managed: bool = True  # False: an endpoint the harness attaches to but neither starts nor stops
+    reload: bool | None = None  # app components: whether live reload runs it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,7 +78,7 @@ class ComponentStatus:
             "healthy": self.healthy,
             "detail": self.detail,
             "managed": self.managed,
-        }
+        } | ({} if self.reload is None else {"reload": self.reload})
 
 
 @dataclass
@@ -86,6 +90,7 @@ class UpReport:
     migrated: bool = False
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    stale: dict[str, str] = field(default_factory=dict)  # app processes restarted: why
 
 
 def _explicit_choice(
@@ -144,6 +149,27 @@ def requested_aws_endpoint(cli_value: str | None, state: StateDir, topology: Top
     return str(saved) if saved else None
 
 
+def requested_reload(cli_value: bool | None, state: StateDir) -> bool:
+    """Live reload of the app processes: the flag, else HARNESS_RELOAD (0/1), else off when CI is set, else
+    what this state dir's last `up` chose, else on."""
+    if cli_value is not None:
+        return cli_value
+    raw = os.environ.get(RELOAD_ENV, "").strip().lower()
+    if raw:
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise HarnessError(
+            f"{RELOAD_ENV}={raw!r} is neither 0 nor 1",
+            hint=f"{RELOAD_ENV}=0 turns live reload off (like `harness up --no-reload`), {RELOAD_ENV}=1 on",
+        )
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        return False
+    saved = state.read_json(RELOAD_FILE).get("reload") if state.exists else None
+    return saved if isinstance(saved, bool) else True
+
+
 def _checked_endpoint(value: str, where: str) -> str:
     from urllib.parse import urlparse
 
@@ -166,6 +192,7 @@ class LocalRunner:
         backend: str | None = None,
         app_on: str | None = None,
         aws_endpoint: str | None = None,
+        reload: bool | None = None,
     ) -> None:
         self.topology = topology
         self.state = state
@@ -177,6 +204,8 @@ class LocalRunner:
         self.tier: Tier = tier_info(self.backend).load()(
             topology, state, self.project_dir, app_on=self.app_on, aws_endpoint=self.aws_endpoint
         )
+        self.reload = requested_reload(reload, state)
+        self.tier.reload = self.reload
 
     # -- components ---------------------------------------------------------------------------------------
     def _ports(self) -> dict[str, int]:
@@ -239,7 +268,15 @@ class LocalRunner:
         if include_app:
             components += self.apps(with_env=False)
 
+        app_names = set(self.topology.services)
+
         def one(component: Component) -> ComponentStatus:
+            row = status_of(component)
+            if component.name in app_names:
+                return dataclasses.replace(row, reload=component.reloads())
+            return row
+
+        def status_of(component: Component) -> ComponentStatus:
             if not component.managed:  # attached, not run by us: healthy when it answers
                 reason = component.health()
                 state = "running" if reason is None else "unhealthy"
@@ -272,6 +309,7 @@ class LocalRunner:
         self.state.ensure()
         with self.state.lock():
             self._record_backend()
+            self.state.write_json(RELOAD_FILE, {"reload": self.reload})
             everything = self.components()
             running_now = frozenset(name for name, c in everything.items() if c.managed and c.pid())
             ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
@@ -282,6 +320,8 @@ class LocalRunner:
             values_before, saved_fp = saved_outputs(self.state)
             in_sync = not any(fresh.values()) and saved_fp == fingerprint(self.topology, infrastructure)
             run_app = with_app and bool(self.topology.services)
+            if run_app and values_before:
+                self._stop_stale_apps(ports, report, progress)
 
             if in_sync and run_app and not self._migrate_needed(force=False):
                 # Warm start: nothing to provision or migrate, so each app process starts as soon as the
@@ -319,6 +359,15 @@ class LocalRunner:
                 report.timings["app"] = time.monotonic() - t0
         report.seconds = time.monotonic() - started_at
         return report
+
+    def _stop_stale_apps(self, ports: dict[str, int], report: UpReport, progress: Progress) -> None:
+        """Stop the app processes whose code, dependencies or env contract changed since they started (so
+        `up` starts them again instead of calling stale code up), saying why."""
+        for app in self.apps(ports):
+            reason = app.stale_reason() if app.managed else None
+            if reason is not None and app.stop():
+                report.stale[app.name] = reason
+                progress(app.name, f"restarting: {reason}")
 
     def _record_backend(self) -> None:
         """Remember the tier (where it runs the app, which AWS endpoint) in the state dir — status, env and
