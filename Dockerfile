@@ -16,16 +16,17 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG DEPS_BASE=${PYTHON_IMAGE}
 
-# --- deps: a virtualenv with the project's runtime dependencies (pyproject.toml is the only list) ----------
+# --- deps: a virtualenv with the runtime dependencies (pyproject.toml lists them, constraints.txt fixes the
+# versions, as for the noxfile and CI: `nox -s lock` writes it) ---------------------------------------------
 FROM ${DEPS_BASE} AS deps
 ARG PIP_INSTALL_OPTIONS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python -m venv /opt/venv \
  && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
       > requirements.txt \
- && /opt/venv/bin/pip install ${PIP_INSTALL_OPTIONS} -r requirements.txt \
+ && /opt/venv/bin/pip install ${PIP_INSTALL_OPTIONS} -c constraints.txt -r requirements.txt \
  && rm -rf /opt/venv/lib/python3*/site-packages/pgserver/pginstall/include
 
 # --- runtime: the venv + the code, as an unprivileged user ------------------------------------------------

@@ -1,7 +1,8 @@
 """Developer entry points. Each session is a thin call into the `harness` CLI or pytest.
 
-All sessions share one virtualenv (`.nox/harness`), installed once and reinstalled only when
-`pyproject.toml` changes, so a second `nox -s up` starts the stack without touching pip.
+All sessions share one virtualenv (`.nox/harness`), installed once from `constraints.txt` (`nox -s lock`
+writes it) and reinstalled only when `pyproject.toml` or `constraints.txt` changes, so a second `nox -s up`
+starts the stack without touching pip.
 """
 
 from __future__ import annotations
@@ -19,17 +20,32 @@ nox.options.default_venv_backend = "none"
 ROOT = Path(__file__).parent
 VENV = ROOT / ".nox" / "harness"
 BIN = VENV / "bin"
+CONSTRAINTS = ROOT / "constraints.txt"
 
 
 def _harness_venv(session: nox.Session) -> Path:
-    """Create/refresh the shared venv; skip pip entirely when pyproject.toml is unchanged."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    """Create/refresh the shared venv; skip pip entirely when pyproject.toml and constraints.txt are unchanged."""
+    if not CONSTRAINTS.exists():
+        session.error(f"{CONSTRAINTS} is missing: run `nox -s lock` to write it from pyproject.toml")
+    inputs = (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()
+    digest = hashlib.sha256(inputs).hexdigest()[:16]
     marker = VENV / f".installed-{digest}"
     if not marker.exists():
         if not (BIN / "python").exists():
             session.run(sys.executable, "-m", "venv", str(VENV), external=True)
         session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-        session.run(str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
+        session.run(
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-c",
+            str(CONSTRAINTS),
+            "-e",
+            f"{ROOT}[dev]",
+            external=True,
+        )
         for old in VENV.glob(".installed-*"):
             old.unlink()
         marker.touch()
@@ -128,6 +144,12 @@ def lint(session: nox.Session) -> None:
     session.run(str(bin_dir / "ruff"), "check", ".", external=True)
     session.run(str(bin_dir / "ruff"), "format", "--check", ".", external=True)
     session.run(str(bin_dir / "mypy"), "harness", external=True)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Write constraints.txt from a fresh resolution of pyproject.toml (no venv is touched)."""
+    session.run(sys.executable, "-m", "harness.constraints", *session.posargs, external=True)
 
 
 @nox.session(name="deploy-staging", default=False)

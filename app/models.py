@@ -175,3 +175,24 @@ class AiUsage(Base):
 
 
 TENANT_TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
+
+
+class OutboxEntry(Base):
+    """An intended side effect (the Celery task `task` acting on `subject_id`), committed with its cause.
+
+    No foreign key to `tenants`: a tenant's purge intent outlives the tenant row (migration 0003).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("task", "subject_id", name="outbox_one_intent_per_subject"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    task: Mapped[str] = mapped_column(String(128), nullable=False)
+    subject_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    created_at: Mapped[datetime] = _created_at()
+    published_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    publish_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     ai_default_soft_limit_tokens: int = 50_000
     ai_default_hard_limit_tokens: int = 100_000
     ai_catalog_cache_seconds: int = 3600
-    celery_visibility_timeout: int = 3600
+    celery_visibility_timeout: int = 30
+    outbox_republish_seconds: float = 30.0
+    outbox_relay_interval_seconds: float = 2.0
     tenant_base_domain: str | None = None  # when set, only `{slug}.{tenant_base_domain}` hosts name a tenant
 
     @model_validator(mode="after")

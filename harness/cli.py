@@ -191,6 +191,10 @@ def up(obj: Context, no_app: bool, aws_endpoint: str | None, live_reload: bool |
         for change in report.provision_changes:
             err.print(styled("  ", (change, "dim")))
     _print_endpoints(runner, include_app=not no_app)
+    if runner.aws_endpoint:  # say what such a stack does not prove (harness.fidelity)
+        from harness.fidelity import aws_source_summary
+
+        err.print(f"aws: {aws_source_summary('external', runner.aws_endpoint)}")
     err.print(f"stack up in {report.seconds:.2f}s (state: {runner.state.root})")
 
 

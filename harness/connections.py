@@ -5,7 +5,7 @@ The same objects come out of every backend (embedded, Docker, AWS), and provisio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 LOCAL_AWS_ACCESS_KEY_ID = "test"
@@ -21,7 +21,7 @@ class PostgresConnection:
     host: str
     port: int
     superuser: str
-    password: str
+    password: str = field(repr=False)
     database: str = "postgres"
 
     @property
@@ -48,7 +48,7 @@ class RedisConnection:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)
 
     @property
     def url(self) -> str:
@@ -74,7 +74,7 @@ class AwsConnection:
     endpoint_url: str | None  # None on real AWS
     region: str
     access_key_id: str = LOCAL_AWS_ACCESS_KEY_ID
-    secret_access_key: str = LOCAL_AWS_SECRET_ACCESS_KEY
+    secret_access_key: str = field(default=LOCAL_AWS_SECRET_ACCESS_KEY, repr=False)
 
     @property
     def url(self) -> str:

@@ -14,6 +14,10 @@ API (for the scenario engine, `deploy-staging` and the docs):
   scenario depends on), only those among them. A scenario with a non-empty answer is flagged locally and gates
   promotion on its deployed run.
 - `scenario_dependencies()` -> scenario file -> behaviour ids (the declared list `SCENARIO_DEPENDENCIES`).
+- `unproven_on(source, ids=None)` / `aws_source_summary(source, endpoint)`: the same for the stack's AWS source
+  (`AwsComponent.source`): "harness" is the harness's emulator (the ledger as above); "external" is an
+  emulator someone else runs (`[aws] endpoint`, `--aws-endpoint`), where the harness's checks do not run and
+  no behaviour of the ledger is proven, so every dependency is unproven (status and the scenario summary say so).
 - `render_markdown()` -> the text of `docs/fidelity.md`.
 
 `python -m harness.fidelity > docs/fidelity.md` regenerates the document; `python -m harness.fidelity --check`
@@ -248,7 +252,8 @@ LEDGER: tuple[Behaviour, ...] = (
         ),
         "cognito-pool-keys",
         "moto ships one key pair for every pool (kid 'dummy'); the emulator re-signs with a key per pool, kept "
-        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests (local only).",
+        "in its snapshots. /_harness/cognito/signing-key?pool=ID hands the private key to tests: loopback clients with the "
+        "stack's control token only (harness/emulator/control_guard.py).",
     ),
     Behaviour(
         "s3.presigned-url-signature",
@@ -443,6 +448,36 @@ def unproven_locally(ids: Iterable[str] | None = None) -> tuple[Behaviour, ...]:
     return tuple(row for row in rows if not row.reproduced_locally)
 
 
+def unproven_on(source: str, ids: Iterable[str] | None = None) -> tuple[Behaviour, ...]:
+    """Behaviours not proven on a stack whose AWS endpoint is `source`: the harness's emulator
+    (`unproven_locally`), or an external one (all of them: the ledger's tests ran against harness.emulator,
+    its checks run only there, and what the other emulator enforces is not tested)."""
+    if source == "harness":
+        return unproven_locally(ids)
+    if source != "external":
+        raise HarnessError(f"unknown AWS source {source!r}", hint="'harness' or 'external'")
+    return behaviours() if ids is None else tuple(behaviour(i) for i in dict.fromkeys(ids))
+
+
+def emulator_checks() -> tuple[str, ...]:
+    """The harness emulator's own checks (`--fidelity-off` names), in ledger order."""
+    return tuple(dict.fromkeys(row.check for row in LEDGER if row.check))
+
+
+def aws_source_summary(source: str, endpoint: str = "") -> str:
+    """One line on what a stack with this AWS source proves (for `status`, `up` and the scenario summary)."""
+    if source == "harness":
+        return (
+            f"the harness's emulator: {len(emulator_checks())} fidelity checks enforced, "
+            f"{len(unproven_locally())} behaviours not reproduced (docs/fidelity.md)"
+        )
+    where = f" {endpoint}" if endpoint else ""
+    return (
+        f"external AWS endpoint{where}: the harness's {len(emulator_checks())} fidelity checks are not enforced "
+        f"there and none of the ledger's {len(LEDGER)} behaviours is proven on it (docs/fidelity.md)"
+    )
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -481,6 +516,15 @@ def render_markdown() -> str:
     lines += [
         "",
         f"Not reproduced locally ({len(unproven)}): " + ", ".join(f"`{i}`" for i in unproven) + ".",
+        "",
+        "## On an external AWS endpoint",
+        "",
+        "With `[aws] endpoint` (or `harness up --aws-endpoint URL`) the stack uses an AWS-compatible emulator "
+        "someone else runs (LocalStack, another moto). The harness provisions it the same way, but its own "
+        f"checks ({len(emulator_checks())}: " + ", ".join(f"`{c}`" for c in emulator_checks()) + ") run only "
+        "in `harness.emulator`, and the tests above ran against `harness.emulator`: on that endpoint none of "
+        "these behaviours is proven. `harness status` says so on the `aws` row, and a scenario run marks every "
+        "behaviour its scenarios depend on as unproven (`fidelity_unproven`).",
         "",
     ]
     return "\n".join(lines)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 SHARED_STACK_ENV = "HARNESS_PYTEST_SHARED_STACK"
 _SHARED_DIR = pytest.StashKey[Path]()
+_EXTERNAL_AWS = pytest.StashKey[str]()  # the stack's external AWS endpoint, when it has one
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,6 +95,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """Name the scenarios whose local pass proves nothing about some AWS behaviour (harness.fidelity)."""
     from harness.scenarios.collect import UNPROVEN_KEY
 
+    if external := config.stash.get(_EXTERNAL_AWS, None):
+        from harness.fidelity import aws_source_summary
+
+        terminalreporter.section("fidelity: the stack's AWS is an external endpoint")
+        terminalreporter.line(aws_source_summary("external", external))
+        terminalreporter.line(
+            "a scenario passing here proves the app's flow, not AWS's rules: run it on the harness's emulator "
+            "(drop --aws-endpoint / [aws] endpoint) and on a deployed target"
+        )
     unproven = config.stash.get(UNPROVEN_KEY, {})
     if not unproven:
         return
@@ -133,16 +143,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 def stack(request: pytest.FixtureRequest) -> Iterator[RunningStack]:
     """The running stack (infrastructure, provisioning, and the app unless --stack-no-app)."""
     if request.config.getoption("--stack") == "attach":
-        yield attach_stack()
+        yield _guarded(attach_stack())
         return
     with_app = not request.config.getoption("--stack-no-app")
     shared = os.environ.get(SHARED_STACK_ENV)
     if shared and hasattr(request.config, "workerinput"):
-        yield _shared_stack(Path(shared), with_app)  # stopped by the controller (pytest_unconfigure)
+        yield _guarded(
+            _shared_stack(Path(shared), with_app)
+        )  # stopped by the controller (pytest_unconfigure)
         return
     running = start_stack(with_app=with_app)
     try:
-        yield running
+        yield _guarded(running)
     finally:
         running.stop()
 
@@ -160,6 +172,24 @@ def pristine_database(stack: RunningStack) -> Iterator[ClonedDatabase]:
         yield clone
     finally:
         cloner.drop(clone.name)
+
+
+def _guarded(running: RunningStack) -> RunningStack:
+    """The stack, its secrets registered with the secret guard (no test output may show them)."""
+    from harness.secret_guard import remember_all
+
+    remember_all(running.secrets())
+    return running
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """The secret guard (harness/secret_guard.py): a report whose traceback or captured output shows a
+    secret the session knows fails, with the values masked before anything prints or stores it."""
+    outcome = yield
+    from harness.secret_guard import screen_report
+
+    screen_report(outcome.get_result())  # type: ignore[attr-defined]
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -213,7 +243,10 @@ def scenario_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
     settings = scenario_settings(request.config)
     if settings.outputs is None:
-        target = local_target(request.getfixturevalue("stack"))
+        stack = request.getfixturevalue("stack")
+        if stack.runner.aws_endpoint:  # the summary says what such a run does not prove
+            request.config.stash[_EXTERNAL_AWS] = stack.runner.aws_endpoint
+        target = local_target(stack)
     else:
         target = deployed_target(settings.outputs, settings.topology)
     try:

@@ -7,15 +7,20 @@ probes, and AWS clients on the stack's endpoint.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from harness.connections import AwsConnection, PostgresConnection, RedisConnection
 from harness.runner import LocalRunner, UpReport
 from harness.state import StateDir, default_state_dir
 from harness.topology import Topology, find_topology_file, load_topology
+
+# Env contract keys whose value is a secret (AWS_SECRET_ACCESS_KEY is the emulator's well-known "test").
+SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|SECRET(?!_ACCESS_KEY)|TOKEN|PRIVATE|_KEY$)")
 
 
 def private_temp_dir(prefix: str = "harness-") -> Path:
@@ -30,7 +35,7 @@ class RunningStack:
     runner: LocalRunner
     owned: bool  # True when this object started the stack (and so stops and wipes it)
     report: UpReport | None = None
-    _env_cache: dict[str, dict[str, str]] = field(default_factory=dict)
+    _env_cache: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def topology(self) -> Topology:
@@ -73,6 +78,56 @@ class RunningStack:
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
+
+    def control_headers(self) -> dict[str, str]:
+        """The header the emulator's secret-bearing `/_harness/` paths need (harness/emulator/control_guard.py)."""
+        from harness.emulator.control_guard import CONTROL_TOKEN_HEADER, CONTROL_TOKEN_SECRET
+
+        return {CONTROL_TOKEN_HEADER: self.state.secret(CONTROL_TOKEN_SECRET)}
+
+    def cognito_signing_key(self, pool_id: str | None = None) -> dict[str, Any]:
+        """A user pool's private signing key as a JWK (default: the app's pool), to mint tokens with chosen
+        claims; its private parts are registered with the secret guard, so no test output may show them."""
+        import httpx
+
+        from harness.secret_guard import remember
+
+        pool = pool_id or self.env()["COGNITO_USER_POOL_ID"]
+        response = httpx.get(
+            f"{self.aws.endpoint_url}/_harness/cognito/signing-key",
+            params={"pool": pool},
+            headers=self.control_headers(),
+            timeout=10,
+        )
+        response.raise_for_status()
+        jwk: dict[str, Any] = response.json()
+        for part in ("d", "p", "q", "dp", "dq", "qi"):
+            remember(jwk.get(part), f"the private signing key of pool {pool}")
+        return jwk
+
+    def secrets(self) -> dict[str, str]:
+        """Every secret value of this stack, by what it is: admin and role passwords, ACL user passwords, and
+        the env contract's secret values (the pytest plugin's secret guard fails a test whose output shows one)."""
+        from harness.emulator.control_guard import CONTROL_TOKEN_HEADER
+        from harness.provision.apply import redis_user_password, role_password
+
+        found = {
+            "the emulator's control token": self.control_headers()[CONTROL_TOKEN_HEADER],
+            "the Postgres superuser password": self.postgres.password,
+            "the Redis admin password": self.redis.password,
+        }
+        for role in self.topology.postgres.roles:
+            found[f"the password of Postgres role {role}"] = role_password(self.state, role)
+        for user in self.topology.redis.users:
+            found[f"the password of Redis user {user}"] = redis_user_password(self.state, user)
+        for component in self.topology.services:
+            for key, value in self.env(component).items():
+                password = urlsplit(value).password if "://" in value else None
+                if password:
+                    found[f"the password in {key}"] = unquote(password)
+                elif SECRET_ENV_NAME.search(key):
+                    found[key] = value
+        return {label: value for label, value in found.items() if value}
 
     def stop(self) -> None:
         if self.owned:

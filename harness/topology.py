@@ -3,7 +3,8 @@
 Every runner reads a frozen `Topology`; nothing else hard-codes a bucket name, port, role or prefix.
 Loading resolves the name placeholders `{project}`, `{env}`, `{account_id}` and `{region}`; references of the
 form `${dotted.key}` in secret and parameter values are resolved later, at provisioning time, from what the
-running stack reports (see `REFERENCE_KEYS`).
+running stack reports (see `REFERENCE_KEYS`). The `[deploy]` tables are in harness.topology_deploy, the base
+of every table in harness.topology_model, where a problem is (file:line: dotted.key) in harness.topology_problems.
 """
 
 from __future__ import annotations
@@ -15,29 +16,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harness.errors import TopologyError
 from harness.s3names import bucket_name_problem
+from harness.topology_deploy import Deploy
+from harness.topology_model import Port
+from harness.topology_model import TableModel as _Model  # the name every table here subclasses
 from harness.topology_problems import describe_error, format_problems, split_dotted
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
 DEFAULT_ENV = "local"
 NAME_PLACEHOLDERS = ("project", "env", "account_id", "region")
 _REFERENCE = re.compile(r"\$\{([a-z0-9_.]+)\}")
-
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-class _Model(BaseModel):
-    # strict: TOML has real types, so `port = true` or `port = "5432"` is a mistake, not a 1 or a 5432.
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _arrays_are_tuples(cls, value: Any) -> Any:
-        # Every array field is a tuple (frozen); strict mode takes only tuples, TOML gives lists.
-        return tuple(value) if isinstance(value, list) else value
 
 
 class Project(_Model):
@@ -268,99 +259,6 @@ class AppCommands(_Model):
     # do (the migrations: `harness migrate` applies those).
     watch: tuple[str, ...] = ()
     watch_exclude: tuple[str, ...] = ()
-
-
-# --- [deploy]: what only the AWS deployment needs (sizes, counts, thresholds, domain). Every key is optional;
-# the defaults are the MVP shape of aws-architecture.md. Read by harness/deploy only.
-
-
-class DeployNetwork(_Model):
-    vpc_cidr: Annotated[str, Field(pattern=r"^\d+\.\d+\.0\.0/16$")] = "10.40.0.0/16"
-    # One NAT gateway (MVP cost table); 2 for production puts one in each AZ.
-    nat_gateways: Literal[1, 2] = 1
-
-
-class DeployEcsService(_Model):
-    cpu: Literal[256, 512, 1024, 2048, 4096] = 512
-    memory: Annotated[int, Field(ge=512, le=30720)] = 1024
-    desired_count: Annotated[int, Field(ge=1)] = 1
-    min_count: Annotated[int, Field(ge=1)] = 1
-    max_count: Annotated[int, Field(ge=1)] = 2
-    # Target-tracking on average CPU; None for no CPU scaling.
-    cpu_target_percent: Annotated[int, Field(ge=10, le=95)] | None = None
-
-    @model_validator(mode="after")
-    def _counts(self) -> DeployEcsService:
-        if not self.min_count <= self.desired_count <= self.max_count:
-            raise ValueError("need min_count <= desired_count <= max_count")
-        return self
-
-
-class DeployBackend(DeployEcsService):
-    desired_count: Annotated[int, Field(ge=1)] = 2
-    min_count: Annotated[int, Field(ge=1)] = 2
-    max_count: Annotated[int, Field(ge=1)] = 6
-    cpu_target_percent: Annotated[int, Field(ge=10, le=95)] | None = 70
-
-
-class DeployWorker(DeployEcsService):
-    cpu_target_percent: Annotated[int, Field(ge=10, le=95)] | None = 70
-
-
-class DeployDatabase(_Model):
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.medium"
-    # A current minor (cfn-lint flags deprecated ones); RDS applies later minors itself (auto minor upgrade).
-    engine_version: Annotated[str, Field(pattern=r"^16\.\d+$")] = "16.15"
-    multi_az: bool = True
-    allocated_storage_gb: Annotated[int, Field(ge=20)] = 20
-    max_allocated_storage_gb: Annotated[int, Field(ge=20)] = 100
-    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
-    # Set explicitly so the "connections > 80 %" alarm has an exact threshold (pool 10+5 per task is far below).
-    max_connections: Annotated[int, Field(ge=20)] = 400
-    deletion_protection: bool = True
-
-
-class DeployCache(_Model):
-    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.micro"
-    engine_version: Annotated[str, Field(pattern=r"^7(\.\d+)?$")] = "7.1"
-    num_cache_clusters: Annotated[int, Field(ge=2, le=6)] = 2
-
-
-class DeployEdge(_Model):
-    # Public name of the API (CloudFront alias); None: api.<env>.<ses.domain>.
-    api_domain: Annotated[str, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")] | None = None
-    # Route 53 zone of the domain: certificates validate and DNS records are created automatically when set.
-    hosted_zone_id: Annotated[str, Field(pattern=r"^Z[A-Z0-9]{4,32}$")] | None = None
-    # Existing ACM certificates; None: the stacks request them (DNS validation).
-    alb_certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:")] | None = None
-    cloudfront_certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:us-east-1:")] | None = None
-    waf_rate_limit_per_5_min: Annotated[int, Field(ge=100)] = 2000
-
-
-class DeployAlarms(_Model):
-    cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80
-    rds_connections_percent: Annotated[float, Field(gt=0, le=100)] = 80
-    http_5xx_percent: Annotated[float, Field(gt=0, le=100)] = 1
-    email: str | None = None  # subscribed to the alarm topic when set
-
-
-class Deploy(_Model):
-    """`[deploy]`: sizes, counts, thresholds and names of the AWS deployment (harness/deploy)."""
-
-    # ECR repository of the one app image; None: <project>-backend.
-    image_repository: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")] | None = None
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731] = 30
-    network: DeployNetwork = DeployNetwork()
-    backend: DeployBackend = DeployBackend()
-    worker: DeployWorker = DeployWorker()
-    database: DeployDatabase = DeployDatabase()
-    cache: DeployCache = DeployCache()
-    edge: DeployEdge = DeployEdge()
-    alarms: DeployAlarms = DeployAlarms()
-
-    def service(self, name: str) -> DeployEcsService:
-        """The size of the ECS service `name` (a service with no table of its own is sized like the worker)."""
-        return self.backend if name == "backend" else self.worker
 
 
 class Topology(_Model):

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select, true
 
+from app import outbox
 from app.api.catalog import CURRENCY_PATTERN
 from app.api.orders import caller_email
-from app.api.tasks import enqueue
 from app.errors import ERROR_RESPONSES, NotFound
 from app.models import Donation
 from app.tenancy import MemberContext, TenantContext
@@ -65,7 +65,7 @@ async def donate(context: MemberContext, body: Annotated[DonationCreate, Body()]
     context.db.add(donation)
     await context.db.flush()
     await context.db.refresh(donation)
-    context.after_commit(lambda: enqueue(send_donation_receipt, context.tenant_id, donation.id))
+    await outbox.intend(context, send_donation_receipt, donation.id)
     return _out(donation)
 
 

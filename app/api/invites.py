@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import invite_tokens
-from app.api.tasks import enqueue
+from app import invite_tokens, outbox
 from app.auth import CurrentPrincipal, principal_email
 from app.db import tenant_transaction
 from app.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
@@ -77,7 +76,7 @@ async def create_invite(context: AdminContext, body: Annotated[InviteCreate, Bod
     )
     context.db.add(invite)
     await context.db.flush()
-    context.after_commit(lambda: enqueue(send_invite, context.tenant_id, invite.id))
+    await outbox.intend(context, send_invite, invite.id)
     return _out(invite)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select, true
 
-from app.api.tasks import enqueue
+from app import outbox
 from app.errors import ERROR_RESPONSES, ApiError, NotFound
 from app.models import CatalogItem, Membership, Order
 from app.tenancy import MemberContext, TenantContext
@@ -114,7 +114,7 @@ async def place_order(context: MemberContext, body: Annotated[OrderCreate, Body(
     context.db.add(order)
     await context.db.flush()
     await context.db.refresh(order)
-    context.after_commit(lambda: enqueue(send_order_confirmation, context.tenant_id, order.id))
+    await outbox.intend(context, send_order_confirmation, order.id)
     return _out(order)
 
 

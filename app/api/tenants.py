@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app import keys
-from app.api.tasks import enqueue
+from app import keys, outbox
 from app.auth import CurrentPrincipal, principal_email
 from app.db import get_sessionmaker, tenant_transaction
 from app.errors import ERROR_RESPONSES, ApiError, Conflict
@@ -117,7 +116,8 @@ async def delete_tenant(context: OwnerContext, body: Annotated[TenantDelete, Bod
         raise ConfirmationRequired(f'to delete tenant {context.slug!r}, send {{"confirm": "{context.slug}"}}')
     await context.db.execute(delete(Tenant).where(Tenant.id == context.tenant_id))
     context.after_commit(lambda: _forget_tenant_keys(context))
-    context.after_commit(lambda: enqueue(purge_tenant_objects, context.tenant_id))
+    # The purge's subject is the tenant itself; the intent commits with the deletion.
+    await outbox.intend(context, purge_tenant_objects, context.tenant_id)
     return TenantDeleted(id=context.tenant_id, slug=context.slug, objects="purge queued")
 
 

@@ -26,6 +26,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             **redelivery_sweep(settings.celery_visibility_timeout),
         },
         "broker_connection_retry_on_startup": True,
+        # Reconnect for as long as the broker is away (Celery's default gives up after 100 attempts).
+        "broker_connection_max_retries": None,
+        "worker_consumer": "app.workers.lifecycle:Consumer",  # reconnects every second (lifecycle.py)
         "result_backend": settings.redis_url,
         "result_backend_transport_options": {"global_keyprefix": CELERY},
         "result_expires": 3600,

@@ -2,7 +2,8 @@
 """Worker tasks. Every task takes `tenant_id` and does its database work under that tenant's RLS context.
 
 Emails are delivered at most once per business event: the row (order, donation, invite) is locked, its
-`*_sent_at` checked, the email sent and the row stamped in one transaction. A redelivered task
+`*_sent_at` checked, the email sent and the row stamped in one transaction — with the outbox intent's
+`done_at` (app/outbox.py), so the relay stops queueing it exactly when the email is recorded as sent. A redelivered task
 (acks_late + reject_on_worker_lost: a killed worker's task runs again) finds the stamp and sends nothing.
 The remaining window — SES accepted the email, then the worker died before the commit — re-sends once.
 """
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from app import emails, invite_tokens, keys
+from app import emails, invite_tokens, keys, outbox
 from app.ai.quota import Usage, current_period
 from app.aws import s3_client
 from app.db import tenant_transaction_sync
@@ -83,6 +84,7 @@ def _locked(session: Session, model: type[Order] | type[Donation] | type[Invite]
 def send_order_confirmation(self: Task, tenant_id: str, order_id: str) -> str | None:
     with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
         order: Order | None = _locked(session, Order, order_id)
+        outbox.mark_done(session, self.name, order_id)
         return _deliver_once(
             session,
             order,
@@ -104,6 +106,7 @@ def send_order_confirmation(self: Task, tenant_id: str, order_id: str) -> str | 
 def send_donation_receipt(self: Task, tenant_id: str, donation_id: str) -> str | None:
     with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
         donation: Donation | None = _locked(session, Donation, donation_id)
+        outbox.mark_done(session, self.name, donation_id)
         return _deliver_once(
             session,
             donation,
@@ -124,6 +127,7 @@ def send_donation_receipt(self: Task, tenant_id: str, donation_id: str) -> str |
 def send_invite(self: Task, tenant_id: str, invite_id: str) -> str | None:
     with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
         invite: Invite | None = _locked(session, Invite, invite_id)
+        outbox.mark_done(session, self.name, invite_id)
         if invite is not None and invite.status != "pending":
             logger.info("invite %s is %s: not sending", invite_id, invite.status)
             return None
@@ -214,10 +218,11 @@ S3_DELETE_BATCH = 1000  # DeleteObjects' limit
     retry_backoff_max=120,
     max_retries=8,
 )
-def purge_tenant_objects(self: Task, tenant_id: str) -> int:
+def purge_tenant_objects(self: Task, tenant_id: str, subject_id: str | None = None) -> int:
     """Delete every version and delete marker under a deleted tenant's prefix (the bucket is versioned).
 
-    Idempotent: a redelivered task finds fewer (or no) versions. Returns how many were deleted.
+    Idempotent: a redelivered task finds fewer (or no) versions. Returns how many were deleted. `subject_id`
+    (the outbox's subject: the tenant itself) is accepted and ignored.
     """
     prefix = f"{uuid.UUID(tenant_id)}/"  # a valid tenant id, so the prefix can never be "" or another's
     bucket = get_settings().s3_bucket
@@ -235,4 +240,6 @@ def purge_tenant_objects(self: Task, tenant_id: str) -> int:
                 raise RuntimeError(f"S3 refused to delete {len(errors)} object versions: {errors[0]}")
             deleted += len(batch)
     logger.info("purged %d object versions of tenant %s", deleted, tenant_id)
+    with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
+        outbox.mark_done(session, self.name, tenant_id)
     return deleted

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.backends.base import Component
 from harness.connections import HttpConnection
+from harness.heartbeat import HEARTBEAT_ENV, heartbeat_problem
 from harness.process import ManagedProcess, tail
 from harness.readiness import AllOf, CallableCheck, HttpOk, Readiness
 from harness.state import StateDir
@@ -25,8 +26,6 @@ from harness.topology import Service
 
 HOST = "127.0.0.1"
 APP_START_TIMEOUT = 60.0
-CELERY_READY_MARKER = " ready."
-START_MARKER = "--- harness: starting"
 
 
 def app_process_env(contract: Mapping[str, str]) -> dict[str, str]:
@@ -116,13 +115,24 @@ class AppService(Component):
             "--loglevel", "INFO", "--concurrency", "2", "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
 
+    @property
+    def heartbeat_file(self) -> Path:
+        """Where the worker writes its heartbeat (harness/heartbeat.py)."""
+        return self.state.run_dir() / f"{self.name}.heartbeat"
+
+    def process_env(self) -> dict[str, str]:
+        env = app_process_env(self.contract)
+        if self.service.kind == "celery":
+            env[HEARTBEAT_ENV] = str(self.heartbeat_file)
+        return env
+
     def process(self) -> ManagedProcess:
         return ManagedProcess(
             self.name,
             self.argv(),
             log_file=self.log_file,
             pid_file=self.state.pid_file(self.name),
-            env=app_process_env(self.contract),
+            env=self.process_env(),
             cwd=self.project_dir,
         )
 
@@ -130,6 +140,7 @@ class AppService(Component):
         pass
 
     def start(self) -> int:
+        self.heartbeat_file.unlink(missing_ok=True)  # a previous run's beat must not vouch for this one
         pid = self.process().start()
         self.state.write_json(self._record_name, self.inputs())
         return pid
@@ -201,11 +212,21 @@ class AppService(Component):
             return 1  # the supervisor waits for the next save; `up` need not wait for it
         return code
 
-    def _worker_logged_ready(self) -> str | None:
-        if self.pid() is None:
+    def _worker_heartbeat(self) -> str | None:
+        pid = self.pid()
+        if pid is None:
             return "the worker process is not running"
-        since_start = tail(self.log_file, 400).rsplit(START_MARKER, 1)[-1]
-        return None if CELERY_READY_MARKER in since_start else "the worker has not logged 'ready.' yet"
+        if self.reloads():  # the worker is the reload supervisor's child (a new one after each save)
+            import psutil
+
+            try:
+                children = psutil.Process(pid).children()
+            except psutil.NoSuchProcess:
+                children = []
+            if not children:
+                return "the worker is not running (its reload supervisor waits for the next save)"
+            pid = children[0].pid
+        return heartbeat_problem(self.heartbeat_file, pid=pid)
 
     def _worker_ping(self) -> str | None:
         """`celery inspect ping` to this worker, over the broker as the worker's own Redis user."""
@@ -223,7 +244,7 @@ class AppService(Component):
                 "--timeout",
                 "3",
             ],
-            env=app_process_env(self.contract),
+            env=self.process_env(),
             cwd=self.project_dir,
             capture_output=True,
             text=True,
@@ -235,19 +256,19 @@ class AppService(Component):
         return f"`celery inspect ping` got no pong: {(result.stdout + result.stderr).strip()[-200:]}"
 
     def readiness(self) -> Readiness:
-        """What `up` waits for after starting it: HTTP health, or the worker's ready line and a ping."""
+        """What `up` waits for after starting it: HTTP health, or the worker's heartbeat and a ping."""
         conn = self.connection()
         if conn is not None:
             return HttpOk(conn.url + conn.health_path)
         return AllOf(
             (
-                CallableCheck(f"{self.log_file.name} says 'ready.'", self._worker_logged_ready),
+                CallableCheck(f"{self.heartbeat_file.name} says ready", self._worker_heartbeat),
                 CallableCheck("celery inspect ping answers pong", self._worker_ping),
             )
         )
 
     def health(self) -> str | None:
-        """Quick check for `status`: HTTP health, or the worker process alive and ready (no ping round trip).
+        """Quick check for `status`: HTTP health, or the worker's own heartbeat (no ping round trip).
         Under live reload, a process that exited after a save (an import error) is reported as failing."""
         failure = self._reload_failure()
         if failure is not None:
@@ -255,7 +276,7 @@ class AppService(Component):
         conn = self.connection()
         if conn is not None:
             return HttpOk(conn.url + conn.health_path).check()
-        return self._worker_logged_ready()
+        return self._worker_heartbeat()
 
     def log_tail(self) -> str:
         return tail(self.log_file)

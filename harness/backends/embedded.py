@@ -403,6 +403,12 @@ class AwsEmulatorService(EmbeddedService, HarnessEmulator):
         env["MOTO_ACCOUNT_ID"] = self.topology.project.account_id
         env["AWS_DEFAULT_REGION"] = self.topology.region
         env.pop("AWS_ENDPOINT_URL", None)
+        from harness.emulator.control_guard import CONTROL_FROM_ENV, CONTROL_TOKEN_ENV, CONTROL_TOKEN_SECRET
+
+        env[CONTROL_TOKEN_ENV] = self.state.secret(
+            CONTROL_TOKEN_SECRET
+        )  # the secret-bearing /_harness/ paths
+        env.pop(CONTROL_FROM_ENV, None)  # loopback only
         argv = [
             sys.executable,
             "-m",

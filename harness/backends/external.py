@@ -3,7 +3,7 @@
 The harness attaches the stack to it instead of starting its own emulator: it never starts or stops it,
 provisions it the same way as its own (provisioning is idempotent, so every `up` re-applies it: the harness
 cannot know what the other emulator kept), and says in `status` and in the scenario report that its own
-fidelity checks (harness.emulator's) do not run there (`harness.fidelity.for_aws_source`).
+fidelity checks (harness.emulator's) do not run there (`harness.fidelity.unproven_on`, `aws_source_summary`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ class ExternalAws(AwsComponent):
         return f"(an external endpoint: {self.url} keeps its own logs)"
 
     def note(self) -> str:
-        return "external: not started or stopped by the harness; its own fidelity checks do not run there"
+        from harness.fidelity import aws_source_summary
+
+        return "not started or stopped by the harness; " + aws_source_summary(self.source)
 
     def describe(self) -> str:
         return (

@@ -2,10 +2,14 @@
 
 Outermost first:
 
+0. `ControlGuardMiddleware`: the `/_harness/` paths that hand out secrets answer only loopback clients with
+   the stack's control token (harness/emulator/control_guard.py); `StateTransferMiddleware` serves
+   `/_harness/state`.
 1. `HarnessControlMiddleware`: answers `/_harness/...` itself; nothing there reaches moto.
 2. `RequestGateMiddleware`: every AWS request holds the request gate shared until its response is closed,
    and changing requests mark the state dirty, which schedules a snapshot.
-3. `SesCaptureMiddleware`: records what moto's SES forgets about accepted sends.
+3. `SesV2PathShapes`: old-shape SES v2 requests rewritten, and v1's identity state given to v2
+   (harness/emulator/ses_identities.py); then `SesCaptureMiddleware`: records what moto's SES forgets about accepted sends.
 4. `checks`: AWS-faithful checks added by later work (Cognito SECRET_HASH, SigV4 presigned URLs, ...).
    Each is a `Middleware`; the first in the sequence sees the request first.
 5. moto's `DomainDispatcherApplication`: routes to the per-service Flask app, exactly like `moto_server`.
@@ -19,8 +23,10 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from harness.emulator.config import STATE_CHANGED_KEY
 from harness.emulator.control import HarnessControlMiddleware
+from harness.emulator.control_guard import ControlGuardMiddleware
 from harness.emulator.mail import SesCaptureMiddleware
 from harness.emulator.runtime import EmulatorRuntime
+from harness.emulator.ses_identities import SesV2PathShapes
 from harness.emulator.transfer import StateTransferMiddleware
 
 Middleware = Callable[[WSGIApplication], WSGIApplication]
@@ -44,8 +50,10 @@ def build_wsgi_app(
     for check in reversed(checks):
         app = check(app)
     app = SesCaptureMiddleware(app, runtime.mail, runtime.config.account_id, runtime.config.region)
+    app = SesV2PathShapes(app, runtime.config.account_id, runtime.config.region)  # one SES for v1 and v2
     app = RequestGateMiddleware(app, runtime)
-    return StateTransferMiddleware(HarnessControlMiddleware(app, runtime), runtime)
+    app = StateTransferMiddleware(HarnessControlMiddleware(app, runtime), runtime)
+    return ControlGuardMiddleware(app, runtime.config.control_token, runtime.config.control_from)
 
 
 class RequestGateMiddleware:

@@ -18,6 +18,7 @@ from harness.emulator.config import (
     SNAPSHOT_QUIET_SECONDS,
     EmulatorConfig,
 )
+from harness.emulator.control_guard import CONTROL_FROM_CHOICES, CONTROL_FROM_ENV, CONTROL_TOKEN_ENV
 from harness.emulator.fidelity.config import (
     CHECKS,
     ENV_CREDENTIALS,
@@ -101,6 +102,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         f"too); also ${ENV_CREDENTIALS}",
     )
     args = parser.parse_args(argv)
+    control_from = os.environ.get(CONTROL_FROM_ENV, "loopback")
+    if control_from not in CONTROL_FROM_CHOICES:
+        parser.error(f"${CONTROL_FROM_ENV}={control_from!r}: one of {', '.join(CONTROL_FROM_CHOICES)}")
     try:
         fidelity_config = FidelityConfig.from_env(
             off=args.fidelity_off,
@@ -121,6 +125,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         prewarm=not args.no_prewarm,
         access_log=not args.quiet,
         fidelity=fidelity_config,
+        control_token=os.environ.get(CONTROL_TOKEN_ENV) or None,  # never argv: `ps` shows argv to everyone
+        control_from=control_from,
     )
     return config, args.log_level
 

@@ -47,6 +47,10 @@ class EmulatorConfig:
     prewarm: bool = True
     access_log: bool = True
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)  # AWS-faithful checks (all on)
+    # The secret-bearing /_harness/ paths need this token and a loopback (or, "private", a private) client;
+    # None: they answer nobody (harness/emulator/control_guard.py).
+    control_token: str | None = field(default=None, repr=False)
+    control_from: str = "loopback"
 
     @property
     def endpoint(self) -> str:

@@ -46,12 +46,12 @@ class Actor:
 
     key: str
     email: str
-    password: str
+    password: str = field(repr=False)
     sub: str
     name: str | None
     tenant: str | None = None
     role: str | None = None
-    tokens: Tokens | None = None
+    tokens: Tokens | None = field(default=None, repr=False)
     _sign_in: Callable[[Actor], Tokens] | None = field(default=None, repr=False)
 
     def access_token(self) -> str:
@@ -188,6 +188,8 @@ class ActorFactory:
         tokens = self.target.identity.sign_in(actor.email, actor.password)
         self.on_secret(tokens.access)
         self.on_secret(tokens.id)
+        if tokens.refresh:
+            self.on_secret(tokens.refresh)
         return tokens
 
     # -- cleanup -----------------------------------------------------------------------------------------

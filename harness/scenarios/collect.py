@@ -118,7 +118,7 @@ class ScenarioFile(pytest.File):
             item.add_marker(
                 pytest.mark.skip(reason=f"valid on {targets}; this run targets {settings.target.name}")
             )
-        unproven = unproven_behaviours(self.path)
+        unproven = unproven_behaviours(self.path, aws_source(settings))
         if unproven:
             # The fidelity ledger: a local pass proves nothing about these; the deploy gate requires a deployed pass.
             item.add_marker(pytest.mark.fidelity_unproven(*unproven))
@@ -131,8 +131,19 @@ class ScenarioFile(pytest.File):
 UNPROVEN_KEY = pytest.StashKey[dict[str, tuple[str, ...]]]()
 
 
-def unproven_behaviours(path: Path) -> tuple[str, ...]:
-    """Ids of the behaviours this scenario relies on that the local tier does not reproduce (harness.fidelity)."""
+def aws_source(settings: ScenarioSettings) -> str:
+    """The local stack's AWS source as far as collection can tell: "external" when HARNESS_AWS_ENDPOINT or the
+    topology's `[aws] endpoint` names one (the stack fixture reports the stack's own at the end), else "harness"."""
+    from harness.runner import AWS_ENDPOINT_ENV
+
+    if settings.outputs is None and (os.environ.get(AWS_ENDPOINT_ENV) or settings.topology.aws.endpoint):
+        return "external"
+    return "harness"
+
+
+def unproven_behaviours(path: Path, source: str = "harness") -> tuple[str, ...]:
+    """Ids of the behaviours this scenario relies on that the local stack does not prove (harness.fidelity):
+    those its emulator does not reproduce, or, on an external AWS endpoint, all of them."""
     from harness import fidelity
 
     deps = fidelity.scenario_dependencies()
@@ -141,7 +152,7 @@ def unproven_behaviours(path: Path) -> tuple[str, ...]:
     )
     if key is None:
         return ()
-    return tuple(b.id for b in fidelity.unproven_locally(deps[key]))
+    return tuple(b.id for b in fidelity.unproven_on(source, deps[key]))
 
 
 def _shown_path(path: Path) -> Path:

@@ -37,6 +37,9 @@ class Tokens:
     id: str
     refresh: str | None = None
 
+    def __repr__(self) -> str:  # tokens are bearer credentials: a traceback shows only which ones there are
+        return f"Tokens(access=***, id=***, refresh={'***' if self.refresh else None})"
+
 
 class SignInRefused(ScenarioError):
     """Cognito refused the credentials (wrong password, unknown user, disabled user)."""

@@ -5,7 +5,8 @@ A `StepKind` bundles what the engine needs to know about one kind: its key (`exp
 model, what `save:` may read from its outcome, what it needs from the target, the load-time checks only it can
 make, and how to run it. Everything else is derived from the registry: the schema's tagged union of steps
 (`schema.scenario_model()`), `STEP_KINDS`, `PROBE_KINDS`, `SAVE_ROOTS`, `loader.required_capabilities`, the
-target capability checks and the runner's dispatch.
+target capability checks and the runner's dispatch. A probe that needs a client the built-in targets do not
+make registers a `Connection` too (same module): the targets make it on first use.
 
 ```python
 from harness.scenarios import registry
@@ -35,13 +36,16 @@ from harness.scenarios.source import Loc
 if TYPE_CHECKING:
     from harness.scenarios.execute import StepContext
     from harness.scenarios.schema import Scenario
-    from harness.scenarios.targets import Capability, TargetSpec
+    from harness.scenarios.targets import Capability, DeployedOutputs, TargetSpec
+    from harness.testing import RunningStack
+    from harness.topology import Topology
 
 Problem = tuple[Loc, str]
 """A load-time problem: where (a path in the scenario data; a kind's hooks give it relative to the step, e.g.
 `("expect_email", "to")`, and the loader prefixes `("steps", index)`) and what is wrong."""
-Need = tuple["Capability", Loc]
-"""A capability the step needs from the target, with the field (relative to the step) that needs it."""
+Need = tuple["Capability | str", Loc]
+"""A capability the step needs from the target (a built-in `Capability`, or the name of a registered
+`Connection`), with the field (relative to the step) that needs it."""
 
 S = TypeVar("S", bound=StepModel)
 
@@ -125,6 +129,7 @@ def register(kind: StepKind[S]) -> StepKind[S]:
     fields = kind.model.model_fields
     if kind.key not in fields or fields[kind.key].alias not in (None, kind.key):
         raise ValueError(f"step model {kind.tag} needs a field named {kind.key!r} (the kind key)")
+    kind.model.model_rebuild()  # a model whose annotations do not resolve fails here, naming what is missing
     _KINDS[kind.key] = kind
     _BY_MODEL[kind.model] = kind
     STEP_KINDS[kind.key] = kind.model
@@ -190,3 +195,45 @@ def step_tag(value: Any) -> str | None:
         return None
     keys = [key for key in value if key in _KINDS]
     return _KINDS[keys[0]].tag if len(keys) == 1 else None
+
+
+# --- connections: what a probe reads that the built-in targets do not connect to ----------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A way into the target that a probe needs and the built-in `Target` lacks (its own client).
+
+    Its `name` is a capability: a kind's `needs` names it, a target that cannot make it refuses the step at
+    load time with `missing`. The target makes it on first use (`Target.connection(name)`) and closes it
+    (its `close()`, if any) with the target."""
+
+    name: str
+    local: Callable[[RunningStack], Any] | None = None
+    """The client on the local stack; None: local targets lack it."""
+    deployed: Callable[[DeployedOutputs, Topology], Any] | None = None
+    """The client on a deployed stack, from its outputs; None: deployed targets lack it."""
+    missing: str = ""
+    """Why a target lacks it (the load-time refusal); default: "the <target> target has no <name> probe"."""
+
+    def available_on(self, target: str) -> bool:
+        return (
+            self.local if target == "local" else self.deployed if target == "deployed" else None
+        ) is not None
+
+
+CONNECTIONS: dict[str, Connection] = {}
+
+
+def register_connection(connection: Connection) -> Connection:
+    """Add a connection; refuses a name already registered or a built-in capability's."""
+    from harness.scenarios.targets import Capability
+
+    if connection.name in CONNECTIONS or connection.name in set(Capability):
+        raise ValueError(f"connection {connection.name!r} is already a capability; choose another name")
+    CONNECTIONS[connection.name] = connection
+    return connection
+
+
+def unregister_connection(name: str) -> None:
+    del CONNECTIONS[name]

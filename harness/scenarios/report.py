@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import ScenarioError
 from harness.scenarios.http import Exchange
+from harness.secret_guard import remember
 
 MASK = "***"
 MAX_BODY_IN_REPORT = 3000
@@ -38,6 +39,7 @@ class Masker:
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= 6:
             self._secrets.add(secret)
+            remember(secret, "a scenario secret (password, token, key)")  # and no test output shows it
 
     def text(self, value: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):

@@ -47,6 +47,7 @@ __all__ = [
     "Attempt",
     "RunHooks",
     "ScenarioResult",
+    "ScenarioRun",
     "ScenarioSession",
     "StepContext",
     "StepEvent",
@@ -58,34 +59,15 @@ __all__ = [
 ]
 
 
-class ScenarioSession:
-    """One target, one API client; runs scenarios one after another."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.api = ApiClient(target.api_url, target.subdomain_host)
-
-    def run(self, loaded: LoadedScenario, hooks: RunHooks | None = None) -> ScenarioResult:
-        """Run `loaded`; raises `ScenarioFailed` (a readable, masked report) when anything failed.
-
-        `hooks`: how a load run samples probes, times steps and takes the audits over (execute.RunHooks)."""
-        if not loaded.applicable:
-            raise ScenarioError(f"{loaded.source}: not valid on target {self.target.name}")
-        return _Run(self, loaded, hooks).execute()
-
-    def actors(self, run_id: str | None = None, masker: Masker | None = None) -> ActorFactory:
-        masker = masker or Masker(self.target.secrets)
-        return ActorFactory(self.target, self.api, run_id or new_run_id(), on_secret=masker.add)
-
-    def close(self) -> None:
-        self.api.close()
-
-
 def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-class _Run:
+class ScenarioRun:
+    """One run of one scenario: `execute()` runs the phases `_setup` (fresh actors, tenants and the variables,
+    in `self.context`, a `StepContext`), `_steps` (`execute.run_steps`), `_audits`, then the cleanup, and
+    returns a `ScenarioResult` or raises `ScenarioFailed`."""
+
     def __init__(
         self, session: ScenarioSession, loaded: LoadedScenario, hooks: RunHooks | None = None
     ) -> None:
@@ -209,3 +191,34 @@ class _Run:
             report.audits_run.append(audits.OBJECT_PREFIX)
         else:
             report.audits_skipped[audits.OBJECT_PREFIX] = target.spec.why_not(Capability.OBJECTS)
+
+
+class ScenarioSession:
+    """One target, one API client; runs scenarios one after another.
+
+    `run_class` is the `ScenarioRun` each `run()` uses: a subclass (a load generator's) can change a phase,
+    e.g. `_steps` to run the steps many times against the same actors and tenants."""
+
+    run_class: type[ScenarioRun] = ScenarioRun
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.api = ApiClient(target.api_url, target.subdomain_host)
+
+    def run(self, loaded: LoadedScenario, hooks: RunHooks | None = None) -> ScenarioResult:
+        """Run `loaded`; raises `ScenarioFailed` (a readable, masked report) when anything failed.
+
+        `hooks`: how a load run samples probes, times steps and takes the audits over (execute.RunHooks)."""
+        if not loaded.applicable:
+            raise ScenarioError(f"{loaded.source}: not valid on target {self.target.name}")
+        return self.run_class(self, loaded, hooks).execute()
+
+    def actors(self, run_id: str | None = None, masker: Masker | None = None) -> ActorFactory:
+        masker = masker or Masker(self.target.secrets)
+        return ActorFactory(self.target, self.api, run_id or new_run_id(), on_secret=masker.add)
+
+    def close(self) -> None:
+        self.api.close()
+
+
+_Run = ScenarioRun  # the name tests patch phases on

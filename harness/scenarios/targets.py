@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from harness.errors import ScenarioError
+from harness.scenarios import registry
 from harness.scenarios.identity import CognitoIdentity
 from harness.scenarios.probes.database import AppUserDatabase
 from harness.scenarios.probes.email import Inbox, LocalInbox, SesEventsInbox
@@ -50,11 +52,19 @@ class TargetSpec:
     capabilities: frozenset[Capability]
     missing: Mapping[Capability, str] = field(default_factory=dict)
 
-    def can(self, capability: Capability) -> bool:
-        return capability in self.capabilities
+    def can(self, capability: Capability | str) -> bool:
+        """Whether the target has a built-in capability, or can make a registered connection."""
+        if capability in self.capabilities:
+            return True
+        connection = registry.CONNECTIONS.get(str(capability))
+        return connection is not None and connection.available_on(self.name)
 
-    def why_not(self, capability: Capability) -> str:
-        return self.missing.get(capability, f"the {self.name} target has no {capability.value} probe")
+    def why_not(self, capability: Capability | str) -> str:
+        connection = registry.CONNECTIONS.get(str(capability))
+        if connection is not None and connection.missing:
+            return connection.missing
+        default = f"the {self.name} target has no {capability} probe"
+        return self.missing.get(capability, default) if isinstance(capability, Capability) else default
 
 
 LOCAL_SPEC = TargetSpec("local", frozenset(Capability))
@@ -93,8 +103,8 @@ class DeployedOutputs:
     environment: str = "staging"
     region: str | None = None
     bucket: str | None = None
-    client_secret: str | None = None
-    app_secret_key: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    app_secret_key: str | None = field(default=None, repr=False)
     ses_events_queue_url: str | None = None
     redis_url: str | None = None
     tenant_base_domain: str | None = None
@@ -181,7 +191,7 @@ class Target:
     topology: Topology
     api_url: str
     identity: CognitoIdentity
-    app_secret_key: str
+    app_secret_key: str = field(repr=False)
     subdomain_host: Callable[[str], tuple[str, str]] | None  # slug -> (base URL, Host header)
     inbox: Inbox | None = None
     objects: ObjectStore | None = None
@@ -189,12 +199,30 @@ class Target:
     redis: RedisKeys | None = None
     tasks: TaskProbe | None = None
     monitor: RedisMonitor | None = None
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _connect: Callable[[registry.Connection], Any] | None = None
+    _connected: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def connection(self, name: str) -> Any:
+        """The client of a registered `Connection` (made on first use, closed with the target)."""
+        with self._lock:
+            if name not in self._connected:
+                connection = registry.CONNECTIONS.get(name)
+                if connection is None or self._connect is None or not connection.available_on(self.name):
+                    raise ScenarioError(
+                        f"target {self.name} cannot connect {name}: {self.spec.why_not(name)}"
+                    )
+                client = self._connect(connection)
+                self._connected[name] = client
+                if callable(getattr(client, "close", None)):
+                    self._closers.append(client.close)
+            return self._connected[name]
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -203,6 +231,7 @@ class Target:
             except Exception:  # best effort: a probe that cannot close cleanly changes no result
                 pass
         self._closers.clear()
+        self._connected.clear()
 
 
 def local_target(stack: RunningStack, *, with_monitor: bool = True) -> Target:
@@ -236,6 +265,7 @@ def local_target(stack: RunningStack, *, with_monitor: bool = True) -> Target:
         secrets=[env.get("COGNITO_CLIENT_SECRET", ""), env["APP_SECRET_KEY"], stack.redis.password],
     )
     target._closers += [inbox.close, database.close, redis_keys.close]
+    target._connect = lambda connection: connection.local(stack) if connection.local else None
     if with_monitor:
         app_db = int(urlsplit(env["REDIS_URL"]).path.lstrip("/") or 0)
         monitor = RedisMonitor(stack.redis_admin_url, db=app_db)
@@ -304,6 +334,9 @@ def deployed_target(outputs: DeployedOutputs, topology: Topology) -> Target:
     if outputs.redis_url:
         target.redis = RedisKeys(outputs.redis_url)
         target._closers.append(target.redis.close)
+    target._connect = lambda connection: (
+        connection.deployed(outputs, topology) if connection.deployed else None
+    )
     return target
 
 

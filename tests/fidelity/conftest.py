@@ -7,6 +7,7 @@ with the topology's `cognito.mfa_required_groups` (Owner, Admin), exactly as `ha
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ from fidelity_clients import (
     free_port,
 )
 
+from harness.emulator.control_guard import CONTROL_TOKEN_ENV
+
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
@@ -32,6 +35,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     port = free_port()
     log_path = tmp / "emulator.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "HARNESS_EMULATOR_"))}
+    control_token = secrets.token_urlsafe(24)
+    env[CONTROL_TOKEN_ENV] = control_token
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "harness.emulator", "--port", str(port), "--region", REGION, "--quiet",
@@ -42,7 +47,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
             cwd=ROOT,
             env=env,
         )  # fmt: skip
-    emulator = Emulator(port, process, log_path)
+    emulator = Emulator(port, process, log_path, control_token)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:

@@ -40,6 +40,7 @@ class Emulator:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    control_token: str = field(default="", repr=False)  # for the secret-bearing /_harness/ paths
     _clients: dict[str, Any] = field(default_factory=dict)
 
     @property

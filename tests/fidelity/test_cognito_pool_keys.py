@@ -10,6 +10,8 @@ import jwt
 import pytest
 from fidelity_clients import Emulator, Pool, PoolFactory
 
+from harness.emulator.control_guard import CONTROL_TOKEN_HEADER
+
 
 def verify(emulator: Emulator, pool: Pool, token: str) -> dict[str, Any]:
     """Verify `token` against `pool`'s JWKS and issuer, as the app does."""
@@ -77,7 +79,9 @@ def test_the_signing_key_test_aid_mints_tokens_the_jwks_accepts(
 ) -> None:
     pool = make_pool()
     claims = jwt.decode(access_token(pool), options={"verify_signature": False})
-    response = httpx.get(f"{emulator.endpoint}/_harness/cognito/signing-key", params={"pool": pool.id})
+    url = f"{emulator.endpoint}/_harness/cognito/signing-key"
+    token = {CONTROL_TOKEN_HEADER: emulator.control_token}
+    response = httpx.get(url, params={"pool": pool.id}, headers=token)
     assert response.status_code == 200
     private = response.json()
     forged = jwt.encode(
@@ -87,7 +91,26 @@ def test_the_signing_key_test_aid_mints_tokens_the_jwks_accepts(
         headers={"kid": private["kid"]},
     )
     assert verify(emulator, pool, forged)["custom"] == "chosen"
-    missing = httpx.get(
-        f"{emulator.endpoint}/_harness/cognito/signing-key", params={"pool": "me-south-1_nope"}
-    )
+    missing = httpx.get(url, params={"pool": "me-south-1_nope"}, headers=token)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/_harness/cognito/signing-key", "GET"), ("/_harness/state", "GET"), ("/_harness/state", "PUT")],
+)
+def test_secret_bearing_paths_need_the_stack_token(
+    make_pool: PoolFactory, emulator: Emulator, path: str, method: str
+) -> None:
+    pool = make_pool()
+    url = f"{emulator.endpoint}{path}"
+    for headers, status, says in (
+        ({}, 401, "needs the stack's control token"),
+        ({CONTROL_TOKEN_HEADER: "not-the-token"}, 401, "the one given is wrong"),
+        ({CONTROL_TOKEN_HEADER: emulator.control_token[:-1]}, 401, "the one given is wrong"),
+    ):
+        response = httpx.request(method, url, params={"pool": pool.id}, headers=headers, content=b"x")
+        assert response.status_code == status, response.text
+        assert says in response.json()["error"]
+        assert "kty" not in response.text and emulator.control_token not in response.text
+    assert httpx.get(f"{emulator.endpoint}/_harness/health").status_code == 200  # health stays open

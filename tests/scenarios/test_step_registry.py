@@ -59,6 +59,89 @@ def member_kind(tmp_path: Path) -> Iterator[ModuleType]:
             registry.unregister("expect_member")
 
 
+# A probe with a connection of its own (the superuser's, RLS off), still one module.
+TABLE_MODULE = """
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from harness.scenarios import registry
+from harness.scenarios.execute import Attempt, StepContext, finish, poll
+from harness.scenarios.fields import Name, ProbeSpec, StepModel
+from harness.scenarios.matchers import Expected
+
+ADMIN = registry.register_connection(
+    registry.Connection(
+        "admin_database",
+        local=lambda stack: psycopg.connect(stack.admin_database_url, autocommit=True),
+        missing="the deployed database is private: expect_table is local-only",
+    )
+)
+
+
+class TableProbe(ProbeSpec):
+    table: Name
+    tenant: Name
+    count: Expected = None
+
+
+class TableStep(StepModel):
+    expect_table: TableProbe
+
+
+def run(context: StepContext, step: TableStep) -> dict[str, Any]:
+    spec = step.expect_table
+    db = context.target.connection(ADMIN.name)
+    tenant = context.tenants[spec.tenant]
+    query = sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s").format(sql.Identifier(spec.table))
+
+    def attempt() -> Attempt:
+        count = db.execute(query, (tenant.id,)).fetchone()[0]
+        return Attempt([f"count: {p}" for p in context.check(spec.count, count)], {"count": count})
+
+    return finish(*poll(attempt, spec.within))
+
+
+KIND = registry.register(
+    registry.StepKind(
+        "expect_table", TableStep, run, save_roots=("count",), probe=True,
+        needs=lambda step: [(ADMIN.name, ("expect_table",))],
+    )
+)
+"""
+
+TABLE_SCENARIO = """\
+name: acme has two memberships
+targets: [local, deployed]
+tenants:
+  acme: {users: {owner: {role: owner}, buyer: {role: member}}}
+steps:
+  - expect_table: {table: memberships, tenant: acme, count: 2}
+    save: {members: count}
+"""
+
+
+@pytest.fixture
+def table_kind(tmp_path: Path) -> Iterator[ModuleType]:
+    path = tmp_path / "expect_table.py"
+    path.write_text(TABLE_MODULE)
+    spec = importlib.util.spec_from_file_location("expect_table_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+        if "expect_table" in registry.STEP_KINDS:
+            registry.unregister("expect_table")
+        registry.CONNECTIONS.pop("admin_database", None)
+
+
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -189,3 +272,30 @@ def test_the_new_kind_fails_with_what_it_saw(
     report = info.value.report
     assert report.failed_step is not None and report.failed_step.label == "expect_member acme.buyer of acme"
     assert report.failure is not None and report.failure.problems == ['role: expected "owner", got "member"']
+
+
+def test_a_probe_with_its_own_connection_is_refused_where_it_cannot_connect(
+    table_kind: ModuleType, tmp_path: Path
+) -> None:
+    assert LOCAL_SPEC.can("admin_database") and not deployed_spec().can("admin_database")  # type: ignore[attr-defined]
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, TABLE_SCENARIO), target=deployed_spec(), namespaces=NAMESPACES)  # type: ignore[arg-type]
+    assert (
+        "s.yaml:6: steps[0].expect_table: target deployed cannot run this: the deployed database is private: "
+        "expect_table is local-only"
+    ) in str(info.value)
+    with pytest.raises(ValueError, match="already a capability"):
+        registry.register_connection(registry.Connection("database"))
+
+
+@pytest.mark.integration
+def test_a_probe_with_its_own_connection_runs_on_the_real_stack(
+    table_kind: ModuleType, scenario_session: ScenarioSession, tmp_path: Path
+) -> None:
+    loaded = load_scenario(write(tmp_path, TABLE_SCENARIO), target=LOCAL_SPEC, namespaces=NAMESPACES)
+    assert scenario_session.run(loaded).steps_passed == 1
+    wrong = TABLE_SCENARIO.replace("count: 2}", "count: 3}")
+    with pytest.raises(ScenarioFailed) as info:
+        scenario_session.run(load_scenario(write(tmp_path, wrong), target=LOCAL_SPEC, namespaces=NAMESPACES))
+    assert info.value.report.failure is not None
+    assert info.value.report.failure.problems == ["count: expected 3, got 2"]

@@ -317,9 +317,14 @@ class AwsEmulatorContainer(ContainerService, HarnessEmulator):
         return command
 
     def environment(self) -> dict[str, str]:
+        from harness.emulator.control_guard import CONTROL_FROM_ENV, CONTROL_TOKEN_ENV, CONTROL_TOKEN_SECRET
+
         return {
             "MOTO_ACCOUNT_ID": self.topology.project.account_id,
             "AWS_DEFAULT_REGION": self.topology.region,
+            CONTROL_TOKEN_ENV: self.state.secret(CONTROL_TOKEN_SECRET),
+            # the host's requests arrive from the bridge's gateway; the port is published on 127.0.0.1 only
+            CONTROL_FROM_ENV: "private",
         }
 
     def connection(self) -> AwsConnection:

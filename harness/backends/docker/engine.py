@@ -26,7 +26,9 @@ IMAGE_OVERRIDE_ENV = {  # e.g. HARNESS_DOCKER_POSTGRES_IMAGE=postgres:16.4 to pi
 BUILD_ARGS_ENV = "HARNESS_DOCKER_BUILD_ARGS"  # "KEY=VALUE KEY=VALUE" for the project image's build
 WHEELHOUSE_IMAGE = "saas-harness/wheelhouse:local"  # made by .ci/docker-setup where PyPI is out of reach
 OFFLINE_BUILD_ARGS = {"DEPS_BASE": WHEELHOUSE_IMAGE, "PIP_INSTALL_OPTIONS": "--no-index --find-links /wheels"}
-IMAGE_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "topology.toml", "seed", "harness", "app")
+IMAGE_INPUTS = (
+    "Dockerfile", ".dockerignore", "pyproject.toml", "constraints.txt", "topology.toml", "seed", "harness", "app",
+)  # fmt: skip
 
 ENGINE_TIMEOUT_SECONDS = 60
 LOG_TAIL_LINES = 25

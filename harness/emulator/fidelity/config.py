@@ -106,7 +106,7 @@ class FidelityConfig:
     disabled: frozenset[str] = frozenset()
     public_url: str | None = None
     mfa_required_groups: tuple[str, ...] = ()
-    credentials: tuple[tuple[str, str], ...] = DEFAULT_CREDENTIALS
+    credentials: tuple[tuple[str, str], ...] = field(default=DEFAULT_CREDENTIALS, repr=False)
     disabled_by: str | None = field(default=None, compare=False)  # where `disabled` came from (for health)
 
     def enabled(self, check: str) -> bool:

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 N_HEX = (
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
@@ -64,11 +64,11 @@ class SrpChallenge:
     """What the server keeps between PASSWORD_VERIFIER's challenge and its answer."""
 
     a_public: int
-    b_private: int
+    b_private: int = field(repr=False)
     b_public: int
     salt_hex: str
     verifier: int
-    secret_block: str  # base64, sent to the client and signed back
+    secret_block: str = field(repr=False)  # base64, sent to the client and signed back
 
     def challenge_parameters(self) -> dict[str, str]:
         return {"SALT": self.salt_hex, "SRP_B": f"{self.b_public:x}", "SECRET_BLOCK": self.secret_block}

@@ -21,7 +21,7 @@ from harness.scenarios.report import StepFailure
 
 class SignInSpec(SpecModel):
     as_: ActorRef = Field(alias="as")
-    password: str | None = Field(default=None, description="default: the actor's own password")
+    password: str | None = Field(default=None, repr=False, description="default: the actor's own password")
     expect: Literal["ok", "refused"] = "ok"
 
 
@@ -44,6 +44,7 @@ def run(context: StepContext, step: SignInStep) -> dict[str, Any]:
         raise StepFailure([f"expected Cognito to accept the sign-in of {spec.as_}: {exc.message}"]) from None
     context.masker.add(tokens.access)
     context.masker.add(tokens.id)
+    context.masker.add(tokens.refresh)
     if spec.expect == "refused":
         raise StepFailure([f"expected Cognito to refuse the sign-in of {spec.as_}, but it issued tokens"])
     if password == actor.password:

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from app_stack_clients import ApiClient, Cognito, TenantUnderTest, User, unique
@@ -30,13 +29,7 @@ def forged(claims: dict[str, Any], key: Any, kid: str) -> str:
 
 def emulator_signing_key(stack: Any) -> Any:
     """The pool's private signing key, from the emulator's test aid (each pool has its own key, as on AWS)."""
-    env = stack.env()
-    response = httpx.get(
-        f"{env['AWS_ENDPOINT_URL']}/_harness/cognito/signing-key",
-        params={"pool": env["COGNITO_USER_POOL_ID"]},
-    )
-    assert response.status_code == 200, response.text
-    return jwt.PyJWK(response.json()).key
+    return jwt.PyJWK(stack.cognito_signing_key()).key  # loopback + the stack's control token
 
 
 @pytest.fixture
