@@ -156,10 +156,8 @@ def requested_reload(cli_value: bool | None, state: StateDir) -> bool:
         return cli_value
     raw = os.environ.get(RELOAD_ENV, "").strip().lower()
     if raw:
-        if raw in ("1", "true", "yes", "on"):
-            return True
-        if raw in ("0", "false", "no", "off"):
-            return False
+        if raw in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw in ("1", "true", "yes", "on")
         raise HarnessError(
             f"{RELOAD_ENV}={raw!r} is neither 0 nor 1",
             hint=f"{RELOAD_ENV}=0 turns live reload off (like `harness up --no-reload`), {RELOAD_ENV}=1 on",
@@ -167,7 +165,7 @@ def requested_reload(cli_value: bool | None, state: StateDir) -> bool:
     if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
         return False
     saved = state.read_json(RELOAD_FILE).get("reload") if state.exists else None
-    return saved if isinstance(saved, bool) else True
+    return saved is not False  # on unless the last `up` turned it off
 
 
 def _checked_endpoint(value: str, where: str) -> str:
@@ -361,8 +359,7 @@ class LocalRunner:
         return report
 
     def _stop_stale_apps(self, ports: dict[str, int], report: UpReport, progress: Progress) -> None:
-        """Stop the app processes whose code, dependencies or env contract changed since they started (so
-        `up` starts them again instead of calling stale code up), saying why."""
+        """Stop app processes whose code, dependencies or env contract changed since they started, saying why."""
         for app in self.apps(ports):
             reason = app.stale_reason() if app.managed else None
             if reason is not None and app.stop():

@@ -7,9 +7,10 @@ The same supervisor runs the backend (uvicorn) and the worker (Celery), so both 
 - each (re)start writes `--- harness: starting NAME …` to the log, the line readiness checks count from
   (the worker is ready again once it logs `ready.` after it);
 - a change stops the process (SIGTERM, then SIGKILL for the whole tree after `STOP_TIMEOUT` seconds) and
-  starts it again at once: for a `python -m MODULE …` command the supervisor first imports, once, the
-  module and every third-party module the watched code imports (`preload`), and each (re)start is a fork
-  of it, so a reload pays only for the app's own modules (`--no-preload`: a new process each time);
+  starts it again at once: for a `python -m MODULE …` command the supervisor imports, once, the module and
+  every third-party module the watched code imports (`preload`, beside the first start), and each restart
+  after that is a fork of it, so a reload pays only for the app's own modules (`--no-preload`: a new
+  process each time);
 - a process that exits by itself (a file that fails to import, a syntax error) leaves its traceback and
   `--- harness: NAME exited (code N) …` in the log; `harness status` shows the component failing (see
   `failure_in_log`), and the next save starts it again;
@@ -53,12 +54,16 @@ class Child:
 
     def __init__(self, command: Sequence[str], forked: bool) -> None:
         self.code: int | None = None
+        self.popen: subprocess.Popen[bytes] | None = None
         if forked:
             self.pid = _fork_module(command[2], [command[2], *command[3:]])
         else:
-            self.pid = subprocess.Popen(list(command), stdin=subprocess.DEVNULL).pid
+            self.popen = subprocess.Popen(list(command), stdin=subprocess.DEVNULL)
+            self.pid = self.popen.pid
 
     def poll(self) -> int | None:
+        if self.popen is not None:
+            return self.popen.poll()
         if self.code is None:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -184,21 +189,27 @@ def supervise(
     signal.signal(signal.SIGINT, on_signal)
     shown = ", ".join(str(p) for p in watch)
 
-    forked = (
+    forkable = (
         preloading and len(command) > 2 and command[1] == "-m" and Path(command[0]).name.startswith("python")
     )
-    if forked:
+    preloaded = threading.Event()
+
+    def run_preload() -> None:
         t0 = time.monotonic()
         loaded = preload(command, watch)
         say(
             f"reload: preloaded {len(loaded)} modules of the app's dependencies in {time.monotonic() - t0:.1f}s"
         )
+        preloaded.set()
 
     def start(reason: str) -> Child:
         say(f"starting {name} ({reason}; reload on: watching {shown})")
-        return Child(command, forked)
+        # forked only once the preload is done: never while another thread may hold the import lock
+        return Child(command, forkable and preloaded.is_set())
 
-    child = start("first start")
+    child = start("first start")  # a plain process: the first start does not wait for the preload
+    if forkable:
+        threading.Thread(target=run_preload, name="preload", daemon=True).start()
     reported = False
     watch_filter = PythonFilter(ignore_paths=[str(p) for p in exclude])
     for changes in watch_changes(
