@@ -8,9 +8,9 @@ The same supervisor runs the backend (uvicorn) and the worker (Celery), so both 
   (the worker is ready again once it logs `ready.` after it);
 - a change stops the process (SIGTERM, then SIGKILL for the whole tree after `STOP_TIMEOUT` seconds) and
   starts it again at once: for a `python -m MODULE …` command the supervisor imports, once, the module and
-  every third-party module the watched code imports (`preload`, beside the first start), and each restart
-  after that is a fork of it, so a reload pays only for the app's own modules (`--no-preload`: a new
-  process each time);
+  every third-party module the watched code imports (`preload`, in the background from the first change
+  on), and each restart after that is a fork of it, so a reload pays only for the app's own modules
+  (`--no-preload`: a new process each time);
 - a process that exits by itself (a file that fails to import, a syntax error) leaves its traceback and
   `--- harness: NAME exited (code N) …` in the log; `harness status` shows the component failing (see
   `failure_in_log`), and the next save starts it again;
@@ -207,9 +207,10 @@ def supervise(
         # forked only once the preload is done: never while another thread may hold the import lock
         return Child(command, forkable and preloaded.is_set())
 
-    child = start("first start")  # a plain process: the first start does not wait for the preload
-    if forkable:
-        threading.Thread(target=run_preload, name="preload", daemon=True).start()
+    child = start(
+        "first start"
+    )  # a plain process: starting the stack never waits for (or competes with) a preload
+    preloading_started = False
     reported = False
     watch_filter = PythonFilter(ignore_paths=[str(p) for p in exclude])
     for changes in watch_changes(
@@ -219,6 +220,9 @@ def supervise(
             changed = {path for _change, path in changes}
             say(f"reload: {_relative(changed, watch)} changed; restarting {name}")
             child.stop()
+            if forkable and not preloading_started:  # the first edit: from the next one on, restarts fork
+                preloading_started = True
+                threading.Thread(target=run_preload, name="preload", daemon=True).start()
             child = start(f"changed: {_relative(changed, watch)}")
             reported = False
             continue
