@@ -329,6 +329,8 @@ def _app_step(obj: Context, step: str) -> None:
         )
     t0 = time.monotonic()
     runner.run_one_off(step, argv, runner.env("backend"), progress=_progress)
+    if step == "migrate":
+        runner.apply_privileges()
     err.print(f"{step}: done in {time.monotonic() - t0:.2f}s (log: {runner.state.log_file(step)})")
 
 
@@ -520,11 +522,12 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
+from harness import cli_console, cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_console.console)
 main.add_command(cli_snapshot.snapshot)
 main.add_command(cli_devloop.restart)
 

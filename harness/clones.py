@@ -126,6 +126,7 @@ class DatabaseCloner:
         if migrate:
             try:
                 self.runner.run_one_off("migrate-template", migrate, self._contract(self.template))
+                self._grant(self.template)  # the allow-list, on the tables the migrations made
             except HarnessError:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(template))
                 raise

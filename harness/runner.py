@@ -293,7 +293,7 @@ class LocalRunner:
                 pid,
                 component.endpoint,
                 reason is None,
-                reason or "",
+                reason or component.note(),
                 component.container_id(),
             )
 
@@ -515,7 +515,13 @@ class LocalRunner:
         progress: Progress = no_progress,
     ) -> None:
         """Run an app command to completion with `contract` as its environment (a process here, or a one-off
-        container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails."""
+        container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails.
+        A seed command's seed file is checked first (harness/seedfile.py): `SeedError`, and nothing applied."""
+        if label.startswith("seed"):
+            from harness.seedfile import check_seed_file, seed_files_of
+
+            for seed_file in seed_files_of(argv, self.project_dir):
+                check_seed_file(seed_file)
         self.tier.run_one_off(label, argv, contract, ports or self._ports(), progress)
 
     def _migrate_seed_and_start(
@@ -533,6 +539,7 @@ class LocalRunner:
         contract = self.env("backend", ports)
         if app.migrate:
             self._run_app_command("migrate", app.migrate, contract, ports, progress)
+            self.apply_privileges(ports)
         with ThreadPoolExecutor(max_workers=2) as pool:
             seeding = (
                 pool.submit(self._run_app_command, "seed", app.seed, contract, ports, progress)
@@ -593,6 +600,12 @@ class LocalRunner:
         progress("state", f"removed {self.state.root}")
 
     # -- connections for tools and tests -------------------------------------------------------------------
+    def apply_privileges(self, ports: dict[str, int] | None = None) -> list[str]:
+        """After a migration: every runtime role's privileges are its allow-list again (new tables included)."""
+        from harness.provision.postgres import provision_database_grants
+
+        return provision_database_grants(self.topology, self.infrastructure(ports).postgres)
+
     def admin_connections(self) -> tuple[PostgresConnection, RedisConnection, AwsConnection]:
         infra = self.infrastructure()
         return infra.postgres, infra.redis, infra.aws

@@ -23,6 +23,7 @@ from harness.s3names import bucket_name_problem
 from harness.topology_deploy import Deploy
 from harness.topology_model import Port
 from harness.topology_model import TableModel as _Model  # the name every table here subclasses
+from harness.topology_privileges import RolePrivileges
 from harness.topology_problems import describe_error, format_problems, split_dotted
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
@@ -49,6 +50,7 @@ class PostgresRole(_Model):
     login: bool = True
     owns_schema: bool = False
     bypass_rls: bool = False
+    privileges: RolePrivileges | None = None  # runtime roles: the allow-list (harness/topology_privileges.py)
 
 
 class Postgres(_Model):
@@ -72,6 +74,10 @@ class Postgres(_Model):
                 raise ValueError(
                     f"role {name!r} is a runtime role (owns_schema = false) and must not bypass RLS; "
                     "set bypass_rls = false"
+                )
+            if role.owns_schema and role.privileges is not None:
+                raise ValueError(
+                    f"role {name!r} owns the schema: an allow-list of privileges is for runtime roles"
                 )
         if not [n for n, r in roles.items() if not r.owns_schema]:
             raise ValueError("at least one runtime role (owns_schema = false) is needed for the app")
@@ -237,6 +243,12 @@ class Service(_Model):
     port: Port | None = None
     health_path: str | None = None
     redis_user: str
+    # celery: worker processes (prefork children) the local stack runs; each is a whole interpreter (~70 MB)
+    concurrency: Annotated[int, Field(ge=1, le=32)] | None = None
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.concurrency or 2
 
     @model_validator(mode="after")
     def _shape(self) -> Service:
@@ -244,9 +256,18 @@ class Service(_Model):
             raise ValueError("an asgi service needs `port` and `health_path`")
         if self.kind == "celery" and self.port is not None:
             raise ValueError("a celery service listens on no port; remove `port`")
+        if self.kind == "asgi" and self.concurrency is not None:
+            raise ValueError("`concurrency` is for a celery service (its worker processes)")
         if self.health_path is not None and not self.health_path.startswith("/"):
             raise ValueError("health_path must start with '/'")
         return self
+
+
+class Console(_Model):
+    """`[console]`: the local web console (harness/webconsole), a local-tier component only (never deployed)."""
+
+    enabled: bool = True
+    port: Port = 8025
 
 
 class AppCommands(_Model):
@@ -277,6 +298,7 @@ class Topology(_Model):
     parameters: tuple[Parameter, ...] = ()
     services: dict[str, Service] = {}
     app: AppCommands = AppCommands()
+    console: Console = Console()
     deploy: Deploy = Deploy()
 
     @property
@@ -289,6 +311,8 @@ class Topology(_Model):
         for name, service in self.services.items():
             if service.port is not None:
                 ports[name] = service.port
+        if self.console.enabled:
+            ports["console"] = self.console.port
         return ports
 
     def watch_dirs(self) -> tuple[str, ...]:
@@ -315,6 +339,8 @@ class Topology(_Model):
                         f"redis.namespaces[].users: {sorted(redis_users)}",
                     )
                 )
+        if self.console.enabled and "console" in self.services:
+            errors.append(("services.console", "`console` is the local web console's name ([console])"))
         ports: dict[int, str] = {}
         for component, port in self.ports().items():
             if port in ports:
@@ -352,9 +378,12 @@ class Topology(_Model):
 
 def port_key(component: str) -> str:
     """The dotted topology key that sets `component`'s port (for error messages)."""
-    return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
-        component, f"services.{component}.port"
-    )
+    return {
+        "postgres": "postgres.port",
+        "redis": "redis.port",
+        "aws": "aws.port",
+        "console": "console.port",
+    }.get(component, f"services.{component}.port")
 
 
 def resolve_references(template: str, values: Mapping[str, str]) -> str:

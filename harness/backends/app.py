@@ -112,7 +112,7 @@ class AppService(Component):
             ]  # fmt: skip
         return [
             sys.executable, "-m", "celery", "-A", self.service.app, "worker",
-            "--loglevel", "INFO", "--concurrency", "2", "--hostname", f"{self.name}@%h",
+            "--loglevel", "INFO", "--concurrency", str(self.service.worker_concurrency), "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
 
     @property

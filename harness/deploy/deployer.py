@@ -7,7 +7,8 @@ two steps so that migrations run before any service sees the new image:
 1. infrastructure + the release's one-off task definitions, services pinned to the image they run now
    (on a first deploy: no services yet);
 2. one-off tasks: `dbroles` (RDS master credentials: the app's roles and grants), then `migrate` (as the
-   schema owner, app_migrator; migrations are backwards compatible, as the architecture requires);
+   schema owner, app_migrator; migrations are backwards compatible, as the architecture requires), then
+   `dbroles` again: the runtime role's privilege allow-list applied to the tables the migrations made;
 3. the services moved to the release image (rolling 100/200, circuit breaker), waited on until stable;
 4. the gate: health through CloudFront and the ALB, then the scenarios of the `deployed` target.
 """
@@ -364,6 +365,8 @@ class AwsDeployer:
         for task, output, label in (
             (DB_ROLES_TASK, "DbRolesTaskDefinition", "step 2/3: database roles"),
             (MIGRATE_TASK, "MigrateTaskDefinition", "step 2/3: migrations (app_migrator)"),
+            # Again after the migrations: the privilege allow-list applied to the tables they made.
+            (DB_ROLES_TASK, "DbRolesTaskDefinition", "step 2/3: privileges after the migrations"),
         ):
             run_one_off_task(
                 ecs, cluster=outputs["ClusterName"], task_definition=outputs[output], network=network,

@@ -282,6 +282,7 @@ def reset_database(runner: Any, *, progress: Progress = _no_progress) -> DbReset
     app = runner.topology.app
     if app.migrate:
         runner.run_one_off("migrate", app.migrate, contract, progress=progress)
+        runner.apply_privileges()
     if app.seed:
         runner.run_one_off("seed", app.seed, contract, progress=progress)
     with _admin_db(runner) as db:

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from harness.connections import PostgresConnection
 from harness.errors import ProvisionError
+from harness.provision.privileges import apply_privileges
 from harness.topology import Topology
 
 
@@ -83,7 +84,8 @@ def provision_postgres(
 
 def provision_database_grants(topology: Topology, conn: PostgresConnection) -> list[str]:
     """Only the schema and grants of `topology.postgres.database` (its roles and the database exist): what a
-    database cloned from a template still needs (harness/clones.py)."""
+    database cloned from a template still needs (harness/clones.py), and what every migration is followed by
+    (the allow-list of harness/provision/privileges.py applied to the tables it made)."""
     try:
         return _schema_and_grants(topology, conn)
     except psycopg.Error as exc:
@@ -237,10 +239,10 @@ def _ensure_schema_and_grants(db: psycopg.Connection, topology: Topology) -> lis
         f"revoked PUBLIC's privileges on database {pg.database}",
     )
     run(
-        "SELECT NOT has_schema_privilege('public', %s, 'CREATE')",
-        (schema,),
-        sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(sql.Identifier(schema)),
-        f"revoked CREATE on schema {schema} from PUBLIC",
+        "SELECT NOT has_schema_privilege('public', %s, 'CREATE') AND NOT has_schema_privilege('public', %s, 'USAGE')",
+        (schema, schema),
+        sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(sql.Identifier(schema)),
+        f"revoked PUBLIC's privileges on schema {schema}",
     )
     run(
         "SELECT has_database_privilege(%s, %s, 'CONNECT')",
@@ -258,36 +260,6 @@ def _ensure_schema_and_grants(db: psycopg.Connection, topology: Topology) -> lis
         sql.SQL("GRANT CONNECT ON DATABASE {} TO SESSION_USER").format(sql.Identifier(pg.database)),
         f"granted CONNECT on {pg.database} to the provisioning role",
     )
-    for name, role in pg.roles.items():
-        if role.owns_schema:
-            continue
-        role_id = sql.Identifier(name)
-        run(
-            "SELECT has_database_privilege(%s, %s, 'CONNECT')",
-            (name, pg.database),
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(pg.database), role_id),
-            f"granted CONNECT on {pg.database} to {name}",
-        )
-        run(
-            "SELECT has_schema_privilege(%s, %s, 'USAGE')",
-            (name, schema),
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role_id),
-            f"granted USAGE on schema {schema} to {name}",
-        )
-        # Tables and sequences the migrator creates later are usable (DML only) by the runtime role.
-        for objtype, code, privileges in (("TABLES", "r", "arwd"), ("SEQUENCES", "S", "rU")):
-            run(
-                "SELECT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace"
-                " WHERE pg_get_userbyid(d.defaclrole) = %s AND n.nspname = %s AND d.defaclobjtype = %s"
-                " AND array_to_string(d.defaclacl, ',') LIKE %s)",
-                (owner, schema, code, f"%{name}={privileges}/%"),
-                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON {} TO {}").format(
-                    sql.Identifier(owner),
-                    sql.Identifier(schema),
-                    sql.SQL("SELECT, INSERT, UPDATE, DELETE" if objtype == "TABLES" else "USAGE, SELECT"),
-                    sql.SQL(objtype),
-                    role_id,
-                ),
-                f"default privileges on new {objtype.lower()} of {owner} granted to {name}",
-            )
+    # Each runtime role: exactly its allow-list (CONNECT, USAGE, per-table privileges), nothing else.
+    changes += apply_privileges(db, topology)
     return changes

@@ -88,6 +88,10 @@ def test_the_master_user_provisions_idempotently_and_the_app_works_without_bypas
 
     done = migrate(rds)
     assert done.returncode == 0, done.stderr[-2000:]
+    # As a rollout does (dbroles, migrate, dbroles): the runtime role's allow-list on the new tables.
+    after = provision_postgres(rds.topology, rds.master, rds.password)
+    assert f"postgres: revoked DELETE on table invites from {rds.runtime}" in after, after
+    assert provision_postgres(rds.topology, rds.master, rds.password) == []
 
     # autocommit: each `transaction()` is a real transaction, so `set_config(..., true)` ends with it
     with psycopg.connect(rds.url(rds.runtime), autocommit=True) as db:

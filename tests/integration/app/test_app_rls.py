@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from app_stack_clients import TENANT_SCOPED, TENANT_TABLES, TenantUnderTest, add_catalog_item
 
+from harness.testing import RunningStack
+
 pytestmark = pytest.mark.integration
 
 
@@ -100,13 +102,28 @@ def test_other_tenants_rows_are_invisible_and_untouchable(
     rows_of_b: dict[str, dict[str, Any]],
     app_user_db: psycopg.Connection[Any],
     admin_db: psycopg.Connection[Any],
+    stack: RunningStack,
 ) -> None:
     row_id = rows_of_b[table]["id"]
+    allow = stack.topology.postgres.roles["app_user"].privileges
+    granted = set(allow.tables.get(table, ())) if allow is not None else set()
     with app_user_db.transaction():
         set_tenant(app_user_db, tenant.id)
         assert app_user_db.execute(f"SELECT 1 FROM {table} WHERE id = %s", (row_id,)).fetchall() == []
-        touched = app_user_db.execute(f"UPDATE {table} SET id = id WHERE id = %s", (row_id,)).rowcount
-        deleted = app_user_db.execute(f"DELETE FROM {table} WHERE id = %s", (row_id,)).rowcount
+    counts = []
+    for privilege, statement in (
+        ("UPDATE", f"UPDATE {table} SET id = id WHERE id = %s"),
+        ("DELETE", f"DELETE FROM {table} WHERE id = %s"),
+    ):
+        with app_user_db.transaction():
+            set_tenant(app_user_db, tenant.id)
+            if privilege in granted:
+                counts.append(app_user_db.execute(statement, (row_id,)).rowcount)
+                continue
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the allow-list gives none at all
+                app_user_db.execute(statement, (row_id,))
+            counts.append(0)
+    touched, deleted = counts
     assert (touched, deleted) == (0, 0)
     assert admin_db.execute(f"SELECT 1 FROM {table} WHERE id = %s", (row_id,)).fetchall() == [(1,)]
 
@@ -122,12 +139,19 @@ def test_insert_into_another_tenant_is_refused(
 
 @pytest.mark.parametrize("table", TENANT_SCOPED)
 def test_moving_a_row_to_another_tenant_is_refused(
-    table: str, tenant: TenantUnderTest, other_tenant: TenantUnderTest, app_user_db: psycopg.Connection[Any]
+    table: str,
+    tenant: TenantUnderTest,
+    other_tenant: TenantUnderTest,
+    app_user_db: psycopg.Connection[Any],
+    stack: RunningStack,
 ) -> None:
     row = row_for(table, tenant.id)
     in_tenant(app_user_db, tenant.id, *insert_statement(table, row))
     move = f"UPDATE {table} SET tenant_id = %s WHERE id = %s"
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+    allow = stack.topology.postgres.roles["app_user"].privileges
+    may_update = allow is not None and "UPDATE" in allow.tables.get(table, ())
+    refusal = "row-level security" if may_update else f"permission denied for table {table}"
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=refusal):
         in_tenant(app_user_db, tenant.id, move, (other_tenant.id, row["id"]))
 
 
