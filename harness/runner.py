@@ -33,6 +33,7 @@ from harness.backends.base import (
     tier_names,
 )
 from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
+from harness.devloop.reload import RELOAD_FILE, requested_reload
 from harness.envcontract import build_env
 from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
 from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
@@ -46,8 +47,6 @@ BACKEND_FILE = "backend.json"
 BACKEND_ENV = "HARNESS_BACKEND"
 APP_ON_ENV = "HARNESS_APP_ON"
 AWS_ENDPOINT_ENV = "HARNESS_AWS_ENDPOINT"
-RELOAD_ENV = "HARNESS_RELOAD"
-RELOAD_FILE = "reload.json"
 BACKENDS = tier_names()  # as registered at import (the runner asks harness.backends.base.TIERS each time)
 APP_PLACES = app_places()
 _no_progress = no_progress
@@ -147,25 +146,6 @@ def requested_aws_endpoint(cli_value: str | None, state: StateDir, topology: Top
         return topology.aws.endpoint
     saved = _saved(state).get("aws_endpoint")
     return str(saved) if saved else None
-
-
-def requested_reload(cli_value: bool | None, state: StateDir) -> bool:
-    """Live reload of the app processes: the flag, else HARNESS_RELOAD (0/1), else off when CI is set, else
-    what this state dir's last `up` chose, else on."""
-    if cli_value is not None:
-        return cli_value
-    raw = os.environ.get(RELOAD_ENV, "").strip().lower()
-    if raw:
-        if raw in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return raw in ("1", "true", "yes", "on")
-        raise HarnessError(
-            f"{RELOAD_ENV}={raw!r} is neither 0 nor 1",
-            hint=f"{RELOAD_ENV}=0 turns live reload off (like `harness up --no-reload`), {RELOAD_ENV}=1 on",
-        )
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        return False
-    saved = state.read_json(RELOAD_FILE).get("reload") if state.exists else None
-    return saved is not False  # on unless the last `up` turned it off
 
 
 def _checked_endpoint(value: str, where: str) -> str:

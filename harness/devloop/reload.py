@@ -28,11 +28,38 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.state import StateDir
+
+RELOAD_ENV = "HARNESS_RELOAD"
+RELOAD_FILE = "reload.json"  # in the state dir: what the last `up` chose
 START_MARKER = "--- harness: starting"
 EXIT_MARKER = "exited (code"
 HARNESS_LINE = "--- harness: "
 STOP_TIMEOUT = 5.0
+
+
+def requested_reload(cli_value: bool | None, state: StateDir) -> bool:
+    """Live reload of the app processes: the flag, else HARNESS_RELOAD (0/1), else off when CI is set, else
+    what this state dir's last `up` chose, else on."""
+    if cli_value is not None:
+        return cli_value
+    raw = os.environ.get(RELOAD_ENV, "").strip().lower()
+    if raw:
+        if raw in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw in ("1", "true", "yes", "on")
+        raise HarnessError(
+            f"{RELOAD_ENV}={raw!r} is neither 0 nor 1",
+            hint=f"{RELOAD_ENV}=0 turns live reload off (like `harness up --no-reload`), {RELOAD_ENV}=1 on",
+        )
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        return False
+    saved = state.read_json(RELOAD_FILE).get("reload") if state.exists else None
+    return saved is not False  # on unless the last `up` turned it off
 
 
 def say(message: str) -> None:
