@@ -511,11 +511,12 @@ def _dotenv_quote(value: str) -> str:
     return json.dumps(value)
 
 
-from harness import cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
+from harness import cli_console, cli_devloop, cli_snapshot  # noqa: E402  (the developer's loop; imports nothing from here at load)
 
 main.add_command(cli_devloop.mail)
 main.add_command(cli_devloop.tenant)
 main.add_command(cli_devloop.db)
+main.add_command(cli_console.console)
 main.add_command(cli_snapshot.snapshot)
 main.add_command(cli_devloop.restart)
 

@@ -2,17 +2,20 @@
 
 Locust runs on gevent, which must patch the standard library before anything imports `ssl` or `socket`;
 this module lives outside `harness.scenarios` (whose package imports them) so that the patch comes first.
+Importing it does nothing: the patch happens only when it runs as the program.
 """
 
-from gevent import monkey
+import sys
 
-monkey.patch_all()
 
-import sys  # noqa: E402
+def run() -> None:
+    from gevent import monkey
 
-import locust  # noqa: E402, F401  (it patches again: before anything below imports ssl)
+    monkey.patch_all()
+    from harness.scenarios.load.main import main
 
-from harness.scenarios.load.main import main  # noqa: E402
+    sys.exit(main())
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -48,16 +48,29 @@ def read_pidfile(path: Path) -> PidRecord | None:
         return None
 
 
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a log file (for error messages), or a note that it is empty."""
+def log_size(path: Path) -> int:
+    """Where a log ends now: pass it to `tail(since=...)` to quote only what a run appends after it."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES, *, since: int = 0) -> str:
+    """The last (newest) lines of a log file (for error messages), or a note that it is empty. `since`: a
+    byte offset (`log_size` before a run) in an appended log, so that earlier runs' lines are never quoted."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            text = fh.read().decode("utf-8", "replace")
+            start = max(since, size - 16384)
+            fh.seek(start)
+            data = fh.read()
     except OSError:
         return f"(no log at {path})"
+    text = data.decode("utf-8", "replace")
+    if start > since and "\n" in text:
+        text = text.split("\n", 1)[1]  # the first line is cut in the middle
     kept = text.splitlines()[-lines:]
     return "\n".join(kept) if kept else f"({path} is empty)"
 

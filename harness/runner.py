@@ -469,7 +469,13 @@ class LocalRunner:
         progress: Progress = no_progress,
     ) -> None:
         """Run an app command to completion with `contract` as its environment (a process here, or a one-off
-        container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails."""
+        container on the Docker tier), logging to `<state>/logs/<label>.log`; `ServiceStartError` if it fails.
+        A seed command's seed file is checked first (harness/seedfile.py): `SeedError`, and nothing applied."""
+        if label.startswith("seed"):
+            from harness.seedfile import check_seed_file, seed_files_of
+
+            for seed_file in seed_files_of(argv, self.project_dir):
+                check_seed_file(seed_file)
         self.tier.run_one_off(label, argv, contract, ports or self._ports(), progress)
 
     def _migrate_seed_and_start(

@@ -255,6 +255,13 @@ class Service(_Model):
         return self
 
 
+class Console(_Model):
+    """`[console]`: the local web console (harness/webconsole), a local-tier component only (never deployed)."""
+
+    enabled: bool = True
+    port: Port = 8025
+
+
 class AppCommands(_Model):
     migrate: tuple[str, ...] = ()
     seed: tuple[str, ...] = ()
@@ -278,6 +285,7 @@ class Topology(_Model):
     parameters: tuple[Parameter, ...] = ()
     services: dict[str, Service] = {}
     app: AppCommands = AppCommands()
+    console: Console = Console()
     deploy: Deploy = Deploy()
 
     @property
@@ -290,6 +298,8 @@ class Topology(_Model):
         for name, service in self.services.items():
             if service.port is not None:
                 ports[name] = service.port
+        if self.console.enabled:
+            ports["console"] = self.console.port
         return ports
 
     def env_keys(self) -> dict[str, Secret | Parameter]:
@@ -310,6 +320,8 @@ class Topology(_Model):
                         f"redis.namespaces[].users: {sorted(redis_users)}",
                     )
                 )
+        if self.console.enabled and "console" in self.services:
+            errors.append(("services.console", "`console` is the local web console's name ([console])"))
         ports: dict[int, str] = {}
         for component, port in self.ports().items():
             if port in ports:
@@ -347,9 +359,12 @@ class Topology(_Model):
 
 def port_key(component: str) -> str:
     """The dotted topology key that sets `component`'s port (for error messages)."""
-    return {"postgres": "postgres.port", "redis": "redis.port", "aws": "aws.port"}.get(
-        component, f"services.{component}.port"
-    )
+    return {
+        "postgres": "postgres.port",
+        "redis": "redis.port",
+        "aws": "aws.port",
+        "console": "console.port",
+    }.get(component, f"services.{component}.port")
 
 
 def resolve_references(template: str, values: Mapping[str, str]) -> str:

@@ -32,6 +32,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend": settings.redis_url,
         "result_backend_transport_options": {"global_keyprefix": CELERY},
         "result_expires": 3600,
+        "result_extended": True,  # name, args and kwargs in the result (the console shows the tenant id)
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

@@ -9,7 +9,7 @@ talks to this interface; it names no concrete tier. A tier provides
   `--aws-endpoint`) replaces the emulator by `ExternalAws`, an emulator someone else runs;
 - `app(name, service, ports, contract)`: one long-running app component (default: a process on this host);
 - `extra_components(ports)`: further components `up` starts after the app, `down` stops and `status` shows
-  (default: none; the place for, e.g., a local web console);
+  (default: `console(ports)`, the local web console as a process on this host, harness/webconsole);
 - `run_one_off(...)`: an app command run to completion (migrate, seed; default: a process on this host);
 - `after_down()`, `wipe()`, `prune_orphans()`: cleanup hooks (default: nothing to clean).
 
@@ -221,8 +221,18 @@ class Tier(ABC):
 
     def extra_components(self, ports: Mapping[str, int]) -> list[Component]:
         """Components beyond the topology's services that `up` starts last, `down` stops first and `status`
-        lists (none by default)."""
-        return []
+        lists (by default: the web console, when `[console]` is enabled)."""
+        console = self.console(ports)
+        return [console] if console is not None else []
+
+    def console(self, ports: Mapping[str, int]) -> Component | None:
+        """The local web console (`[console]`); default: a process on this host beside the stack, which it
+        reads through the same endpoints as the CLI (harness/webconsole). None when disabled."""
+        if not self.topology.console.enabled or "console" not in ports:
+            return None
+        from harness.webconsole.component import ConsoleService
+
+        return ConsoleService(self.topology, self.state, ports["console"])
 
     # -- one-off commands --------------------------------------------------------------------------------
     def run_one_off(
@@ -236,7 +246,7 @@ class Tier(ABC):
         """Run an app command to completion with `contract` as its environment, logging to
         `<state>/logs/<label>.log`; `ServiceStartError` when it fails. Default: a process on this host."""
         from harness.backends.app import app_process_env
-        from harness.process import tail
+        from harness.process import log_size, tail
 
         progress(label, " ".join(argv))
         env = app_process_env(contract)
@@ -244,6 +254,7 @@ class Tier(ABC):
         log = self.state.log_file(label)
         log.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
+        since = log_size(log)  # the log is appended to: quote this run's lines only
         with open(log, "ab") as fh:
             fh.write(f"\n--- harness: {shlex.join(argv)}\n".encode())
             fh.flush()
@@ -263,7 +274,7 @@ class Tier(ABC):
         if result.returncode != 0:
             raise ServiceStartError(
                 f"{label}: `{shlex.join(argv)}` failed (exit {result.returncode}); last lines of {log}:\n"
-                f"{indent(tail(log))}",
+                f"{indent(tail(log, since=since))}",
                 hint=f"fix the app's {label} step, then run `harness up` again",
             )
         progress(label, f"done in {time.monotonic() - t0:.2f}s")

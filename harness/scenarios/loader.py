@@ -22,7 +22,7 @@ from harness.scenarios.fields import StepModel
 from harness.scenarios.matchers import show
 from harness.scenarios.paths import parse_path
 from harness.scenarios.registry import SAVE_ROOTS, STEP_KINDS, CheckScope, Need, Problem, kind_of
-from harness.scenarios.schema import Scenario, known_keys, scenario_model
+from harness.scenarios.schema import Scenario, known_keys, nested_homes, scenario_model
 from harness.scenarios.source import Loc, YamlDocument, dotted, load_yaml
 from harness.scenarios.targets import TargetSpec
 from harness.scenarios.templates import check_reference, references
@@ -158,6 +158,10 @@ def _describe(document: YamlDocument, error: Any) -> Problem:
         return loc, "required key is missing"
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else ""
+        if key in known_keys():  # a real key, one level off: say where it goes, not "did you mean <itself>"
+            homes = nested_homes(key)
+            where = f"; it is a key of {' or '.join(homes)}" if homes else ""
+            return loc, f"unknown key here{where} (see docs/scenarios.md)"
         close = difflib.get_close_matches(key, sorted(known_keys()), n=1)
         return loc, "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind in ("int_parsing", "int_type", "int_from_float"):

@@ -299,8 +299,15 @@ class RedisMonitor:
 
     # -- reader ------------------------------------------------------------------------------------------
     def _read(self) -> None:
+        lines = 0
         try:
             while True:
+                lines += 1
+                if lines % 64 == 0:
+                    # Yield now and then: under gevent (a load run's processes) this reader is a greenlet
+                    # that would otherwise never give way while the stream has data buffered, and starve
+                    # the process (Locust's heartbeats stopped for a minute). A thread just releases the GIL.
+                    time.sleep(0)
                 line = self._connection.read_response()
                 if isinstance(line, str):
                     line = line.encode("latin-1", "replace")

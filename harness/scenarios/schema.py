@@ -138,6 +138,25 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
+def nested_homes(key: str) -> list[str]:
+    """Where `key` is a key of a nested mapping (`expect.status`): for an unknown key that belongs one level
+    down, so the hint names that place rather than suggesting the key itself."""
+    homes: set[str] = set()
+    pending: list[type[BaseModel]] = [Scenario, Matcher, *STEP_KINDS.values()]
+    seen: set[type[BaseModel]] = set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            for inner in _models_in(info.annotation):
+                if key in {i.alias or n for n, i in inner.model_fields.items()}:
+                    homes.add(f"{info.alias or name}.{key}")
+                pending.append(inner)
+    return sorted(homes)
+
+
 # Every key a scenario may use anywhere: for "did you mean ...?" hints on unknown keys.
 def known_keys() -> set[str]:
     keys: set[str] = set()

@@ -47,6 +47,7 @@ def test_two_worker_processes_run_the_scenarios_and_report_every_step(
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     report = json.loads(report_file.read_text())
     assert report["workers"] == 2
+    assert report["drained"] is True  # the workers got the drain message: runs finished, no one was cut off
     for name in ("requests", "failures", "p50_ms", "p95_ms", "p99_ms", "rps", "emails_expected",
                  "emails_delivered", "audit_findings", "steps"):  # fmt: skip
         assert name in report, name

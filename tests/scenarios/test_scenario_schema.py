@@ -417,3 +417,9 @@ def test_shipped_scenarios_load_on_both_targets() -> None:
     for path in files:
         assert load_scenario(path, target=LOCAL_SPEC, namespaces=NAMESPACES).applicable
         assert load_scenario(path, target=full_deployed, namespaces=NAMESPACES).applicable, path
+
+
+def test_a_real_key_one_level_off_names_where_it_goes(tmp_path: Path) -> None:
+    message = refused(tmp_path, steps("- {request: GET /health, status: 200}\n"))
+    assert_problem(message, 8, "steps[0].status", "unknown key here; it is a key of expect.status")
+    assert "did you mean 'status'" not in message

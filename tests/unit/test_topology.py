@@ -38,7 +38,7 @@ def test_defaults_are_the_seed_architecture() -> None:
     assert policy.require_symbols and policy.require_numbers and policy.require_uppercase
     assert set(t.cognito.groups) == {"Owner", "Admin", "Member"}
     assert t.cognito.app_client.generate_secret
-    assert t.ports() == {"postgres": 5432, "redis": 6379, "aws": 4566, "backend": 8000}
+    assert t.ports() == {"postgres": 5432, "redis": 6379, "aws": 4566, "backend": 8000, "console": 8025}
     assert t.services["backend"].health_path == "/api/v1/health"
 
 

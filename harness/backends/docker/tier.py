@@ -94,13 +94,14 @@ class DockerTier(Tier):
             return super().run_one_off(label, argv, contract, ports, progress)
         progress(label, " ".join(argv))
         t0 = time.monotonic()
+        from harness.process import log_size, tail
+
+        since = log_size(self.state.log_file(label))  # the log is appended to: quote this run's lines only
         code, log = self._run_container(label, argv, contract, ports)
         if code != 0:
-            from harness.process import tail
-
             raise ServiceStartError(
                 f"{label}: `{shlex.join(argv)}` failed in its container (exit {code}); last lines of "
-                f"{log}:\n{indent_lines(tail(log).splitlines())}",
+                f"{log}:\n{indent_lines(tail(log, since=since).splitlines())}",
                 hint=f"fix the app's {label} step, then run `harness up` again",
             )
         progress(label, f"done in {time.monotonic() - t0:.2f}s")

@@ -64,6 +64,8 @@ class Collector:
     def __init__(self, sample: float, seed: int | None = None) -> None:
         self.sample = sample
         self.counts = Counts()
+        self.draining = False  # set at the end of the run: users start no new scenario run
+        self.in_flight = 0  # scenario runs under way in this process
         self._lock = threading.Lock()
         self._random = random.Random(seed)
 
@@ -91,8 +93,13 @@ class Collector:
                 self.counts.emails_delivered += 1
                 self.counts.email_delays_ms.append(event.seconds * 1000)
 
+    def started(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+
     def iteration(self, failure: str | None) -> None:
         with self._lock:
+            self.in_flight -= 1
             self.counts.iterations += 1
             if failure is not None:
                 self.counts.iterations_failed += 1

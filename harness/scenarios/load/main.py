@@ -29,6 +29,7 @@ from harness.scenarios.load.options import LoadOptions
 from harness.scenarios.load.report import build_report, render_text, verdict
 from harness.scenarios.load.users import LoadContext, ScenarioUser, user_classes
 
+DRAIN = "harness_drain"  # master -> workers: start no new scenario run
 STOP_TIMEOUT_S = 60  # a stopping user finishes its scenario run (and cleans up its tenants) within this
 WORKERS_JOIN_S = 60
 
@@ -48,7 +49,9 @@ def attached_stack(state_dir: str | None, topology_file: str | None) -> Any:
     path = Path(topology_file) if topology_file else find_topology_file()
     state = StateDir(Path(state_dir).resolve() if state_dir else default_state_dir(path))
     runner = LocalRunner(load_topology(path), state)
-    require_up(runner, [c.name for c in runner.infra()] + list(runner.topology.services))
+    # The infrastructure and the HTTP services; the worker's part shows in the report (emails delivered).
+    http = [name for name, service in runner.topology.services.items() if service.kind == "asgi"]
+    require_up(runner, [c.name for c in runner.infra()] + http)
     return RunningStack(runner, owned=False)
 
 
@@ -103,9 +106,16 @@ def run_worker(options: LoadOptions) -> int:
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
         data["harness"] = connected.collector.take()
+        data["harness_draining"] = connected.collector.draining
+        data["harness_in_flight"] = connected.collector.in_flight
 
     env.events.report_to_master.add_listener(report_to_master)  # type: ignore[no-untyped-call]
     runner = env.create_worker_runner(options.master_host, options.master_port)
+
+    def drain(environment: Any = None, msg: Any = None, **_: Any) -> None:
+        connected.collector.draining = True
+
+    runner.register_message(DRAIN, drain)
     _say(f"load worker: joined the master at {options.master_host}:{options.master_port}")
     try:
         runner.greenlet.join()
@@ -164,6 +174,7 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
     connected = Connected(options, leader=True)
     env = _environment(options, connected)
     counts = Counts()
+    gauges: dict[str, tuple[bool, int]] = {}  # per worker: (draining, scenario runs in flight)
     distributed = options.workers + expect_workers > 0
     processes: list[subprocess.Popen[bytes]] = []
     monitor_mark: str | None = None
@@ -173,6 +184,8 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
 
             def worker_report(client_id: str, data: dict[str, Any]) -> None:
                 counts.add(data.get("harness", {}))
+                if "harness_in_flight" in data:
+                    gauges[client_id] = (bool(data["harness_draining"]), int(data["harness_in_flight"]))
 
             env.events.worker_report.add_listener(worker_report)  # type: ignore[no-untyped-call]
             runner: Any = env.create_master_runner(
@@ -206,10 +219,26 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
         started = time.monotonic()
         runner.start(options.users, spawn_rate=options.spawn_rate)
         gevent.sleep(options.duration_s)
-        runner.stop()
-        duration = time.monotonic() - started
+        # Drain, then stop: no user starts another scenario run, every run in flight finishes (and cleans up
+        # its tenants); its stats and counts reach the master in a periodic report before the quit.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
         if distributed:
-            runner.quit()
+            clients = list(runner.clients.all)
+            gauges.clear()
+            runner.send_message(DRAIN)
+            while time.monotonic() < deadline and not (
+                len(gauges) >= len(clients) and all(d and n == 0 for d, n in gauges.values())
+            ):
+                gevent.sleep(0.5)
+        else:
+            connected.collector.draining = True
+            while time.monotonic() < deadline and connected.collector.in_flight:
+                gevent.sleep(0.2)
+        drained = time.monotonic() < deadline
+        if not drained:
+            _say(f"load: scenario runs still in flight after {STOP_TIMEOUT_S} s; stopping them")
+        duration = time.monotonic() - started
+        runner.quit()
         health_report = health.stop()
         if not distributed:
             counts.add(connected.collector.take())
@@ -222,6 +251,7 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
             audits_run=ran, audits_skipped=skipped, health=health_report, target=options.target,
         )  # fmt: skip
         outcome = verdict(report, options.max_failure_rate, options.max_p95_ms)
+        report["drained"] = drained  # every scenario run in flight at the end finished (and cleaned up)
         report["passed"], report["reasons"] = outcome.passed, outcome.reasons
         for line in render_text(report, outcome):
             print(line, flush=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import User, between, constant, task
 
 from harness.scenarios.load.collector import CLEANUP, RATE_LIMITED, SETUP, Collector, step_name
@@ -50,6 +51,9 @@ class ScenarioUser(User):
     def iterate(self) -> None:
         context = self.load_context
         assert context is not None
+        if context.collector.draining:  # the run is ending: no new scenario run
+            gevent.sleep(0.5)
+            return
         loaded = context.scenarios[self.scenario_stem]
         fire = self.environment.events.request.fire
         stem = self.scenario_stem
@@ -72,21 +76,23 @@ class ScenarioUser(User):
             )
 
         hooks = RunHooks(runs=context.collector.sampled, on_step=on_step, audits=False)
-        failure: str | None = None
+        failure: str | None = "interrupted"
+        timings: dict[str, float] = {}
+        context.collector.started()
         try:
-            result = self._session.run(loaded, hooks)
+            timings = self._session.run(loaded, hooks).timings
+            failure = None
         except ScenarioFailed as exc:
             failure = _first_problem(exc)
-            timings: dict[str, float] = {}
-        else:
-            timings = result.timings
+            timings = exc.report.timings if hasattr(exc.report, "timings") else {}
+        finally:
+            context.collector.iteration(failure)
         if "setup_s" in timings:
             fire(request_type=SETUP, name=f"{stem} setup", response_time=timings["setup_s"] * 1000,
                  response_length=0, exception=None, context={})  # fmt: skip
         if "cleanup_s" in timings:
             fire(request_type=CLEANUP, name=f"{stem} cleanup", response_time=timings["cleanup_s"] * 1000,
                  response_length=0, exception=None, context={})  # fmt: skip
-        context.collector.iteration(failure)
 
 
 class _StepFailed(Exception):

@@ -27,6 +27,21 @@ class ObjectVersion:
     key: str
     last_modified: datetime
     delete_marker: bool
+    version_id: str | None = None
+    is_latest: bool = False
+    size: int | None = None  # None on delete markers
+    content_type: str | None = None  # filled by `versions(..., with_content_type=True)`
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "version_id": self.version_id,
+            "last_modified": self.last_modified.isoformat(),
+            "delete_marker": self.delete_marker,
+            "is_latest": self.is_latest,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
 
 
 class ObjectStore:
@@ -73,6 +88,48 @@ class ObjectStore:
                     if item["LastModified"] >= since:
                         found.append(ObjectVersion(item["Key"], item["LastModified"], marker))
         return found
+
+    def versions(
+        self, prefix: str, *, limit: int = 1000, with_content_type: bool = True
+    ) -> list[ObjectVersion]:
+        """Every version and delete marker under `prefix` (up to `limit`), by key, newest first per key; the
+        content type of each version comes from a HEAD of that version."""
+        found: list[ObjectVersion] = []
+        paginator = self.s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for kind, marker in (("Versions", False), ("DeleteMarkers", True)):
+                for item in page.get(kind, []):
+                    content_type = None
+                    if with_content_type and not marker:
+                        head = self.s3.head_object(
+                            Bucket=self.bucket, Key=item["Key"], VersionId=item["VersionId"]
+                        )
+                        content_type = head.get("ContentType")
+                    found.append(
+                        ObjectVersion(
+                            item["Key"],
+                            item["LastModified"],
+                            marker,
+                            item.get("VersionId"),
+                            bool(item.get("IsLatest")),
+                            None if marker else int(item.get("Size", 0)),
+                            content_type,
+                        )
+                    )
+                    if len(found) >= limit:
+                        break
+            if len(found) >= limit:
+                break
+        # per key: the latest first, then newest first (S3 lists versions newest first; ties keep that order)
+        found.sort(key=lambda v: (v.key, not v.is_latest, -v.last_modified.timestamp()))
+        return found
+
+    def presigned_get(self, key: str, version_id: str | None, seconds: int) -> str:
+        """A short-lived presigned GET URL of one version of `key`."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if version_id and version_id != "null":
+            params["VersionId"] = version_id
+        return str(self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every version under `prefix` (cleanup of a run's tenant); returns how many."""

@@ -68,6 +68,20 @@ class RedisKeys:
                 break
         return sorted(keys)
 
+    def describe(self, keys: list[str]) -> list[KeyState]:
+        """Type and TTL of each key (no values), in one round trip."""
+        pipe: Any = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+            pipe.ttl(key)
+        answers = pipe.execute()
+        found = []
+        for i, key in enumerate(keys):
+            kind, ttl = str(answers[2 * i]), int(answers[2 * i + 1])
+            if kind != "none":
+                found.append(KeyState(key, exists=True, type=kind, ttl=ttl))
+        return found
+
     def delete_containing(self, fragments: list[str], prefixes: list[str]) -> int:
         """Delete keys under `prefixes` whose name contains one of `fragments` (a run's tenant ids, subs)."""
         doomed: set[str] = set()

@@ -1,0 +1,101 @@
+"""The web console without a stack: its place in the topology and the tiers, its token, its guards."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from harness.backends.base import tier_info
+from harness.state import StateDir
+from harness.topology import load_topology, port_key
+from harness.webconsole.app import MAIL_CSP, create_app, sandboxed_mail
+from harness.webconsole.component import ConsoleService, console_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_console_port_is_in_the_topology_and_never_deployed() -> None:
+    topology = load_topology(ROOT / "topology.toml")
+    assert topology.ports()["console"] == topology.console.port == 8025
+    assert port_key("console") == "console.port"
+    assert "console" not in topology.services  # harness/deploy deploys [services.*] only
+
+
+def test_disabled_console_has_no_port_and_no_component(tmp_path: Path) -> None:
+    text = (
+        (ROOT / "topology.toml").read_text().replace("[console]\nport = 8025", "[console]\nenabled = false")
+    )
+    (tmp_path / "topology.toml").write_text(text)
+    topology = load_topology(tmp_path / "topology.toml")
+    assert "console" not in topology.ports()
+    tier = tier_info("embedded").load()(topology, StateDir(tmp_path / "state"), tmp_path)
+    assert tier.extra_components(topology.ports()) == []
+
+
+@pytest.mark.parametrize("backend", ["embedded", "docker"])
+def test_each_tier_runs_the_console_on_the_host_loopback(tmp_path: Path, backend: str) -> None:
+    topology = load_topology(ROOT / "topology.toml")
+    tier = tier_info(backend).load()(topology, StateDir(tmp_path), ROOT)
+    (console,) = tier.extra_components({**topology.ports(), "console": 18025})
+    assert isinstance(console, ConsoleService)
+    assert console.endpoint == "http://127.0.0.1:18025"
+    assert "--port" in console.argv() and "18025" in console.argv()
+
+
+def test_token_is_private_and_stable(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    token = console_token(state)
+    assert len(token) >= 40 and console_token(state) == token
+    mode = stat.S_IMODE((tmp_path / "run" / "console-token").stat().st_mode)
+    assert mode == 0o600
+    shutil.rmtree(tmp_path / "run")
+    assert console_token(state) != token  # a new stack, a new token
+
+
+def test_mail_html_gets_its_own_policy_first() -> None:
+    doc = sandboxed_mail('<meta http-equiv="Content-Security-Policy" content="default-src *"><p>hi')
+    assert doc.index(MAIL_CSP) < doc.index("default-src *")
+    assert "img-src data:" in MAIL_CSP and "script" not in MAIL_CSP
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    app = create_app(str(ROOT / "topology.toml"), str(tmp_path), port=18025)
+    return TestClient(app, base_url="http://127.0.0.1:18025")
+
+
+def test_health_and_strict_headers(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_foreign_host_is_refused(client: TestClient) -> None:
+    assert client.get("/api/health", headers={"host": "attacker.test:18025"}).status_code == 421
+
+
+def test_actions_need_the_token_and_the_same_origin(client: TestClient, tmp_path: Path) -> None:
+    token = console_token(StateDir(tmp_path))
+    assert client.post("/api/mail/clear").status_code == 403
+    assert client.post("/api/mail/clear", headers={"x-console-token": "nope"}).status_code == 403
+    cross = {"x-console-token": token, "origin": "http://attacker.test"}
+    assert client.post("/api/mail/clear", headers=cross).status_code == 403
+    site = {"x-console-token": token, "sec-fetch-site": "cross-site"}
+    assert client.post("/api/mail/clear", headers=site).status_code == 403
+    form = client.post(
+        "/api/mail/clear",
+        content=b"token=wrong",
+        headers={"content-type": "application/x-www-form-urlencoded", "origin": "http://127.0.0.1:18025"},
+    )
+    assert form.status_code == 403
+
+
+def test_stack_not_up_is_a_clear_503(client: TestClient) -> None:
+    response = client.get("/api/mail")
+    assert response.status_code == 503
+    assert "harness up" in response.json()["hint"]
