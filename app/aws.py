@@ -36,3 +36,22 @@ def ses_client() -> Any:
 @lru_cache(maxsize=1)
 def cognito_client() -> Any:
     return _client("cognito-idp")
+
+
+@lru_cache(maxsize=1)
+def probe_s3_client() -> Any:
+    """For the health check: fails fast (1 s connect, 2 s read, no retries) instead of retrying."""
+    addressing = "path" if get_settings().aws_endpoint_url else "virtual"
+    settings = get_settings()
+    return boto3.client(
+        "s3",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": addressing},  # type: ignore[arg-type]
+            connect_timeout=1,
+            read_timeout=2,
+            retries={"mode": "standard", "max_attempts": 1},
+        ),
+    )

@@ -1,15 +1,27 @@
-"""One JSON error shape for every failure: `{"error": {"code", "message", ...}}`, never a stack trace."""
+"""One JSON error shape for every failure: `{"error": {"code", "message", ...}}`, never a stack trace.
+
+Errors nothing else handled meet `ErrorBoundaryMiddleware`, the outermost middleware: a dependency outage
+(Postgres, Redis, the AWS endpoint unreachable) answers **503** `dependency_unavailable` with `Retry-After`,
+anything else a plain 500 — and the exception stops there. (Starlette's own last-resort handler re-raises
+after answering, and uvicorn then closes the keep-alive connection without `Connection: close`: a client's
+next request on it was reset. Here the connection stays usable.)
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import redis.exceptions
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ReadTimeoutError as BotoReadTimeoutError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("app.errors")
 
@@ -142,9 +154,74 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     return _error(422, "validation_error", "A value is out of range or malformed for its field.")
 
 
-async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error(500, "internal_error", "Internal server error.")
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The dependency whose outage `exc` (or an exception it was raised from) is, or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.TimeoutError):  # the pool: no connection came free in time
+            return "database"
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError)) or (
+            isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated
+        ):
+            return "database"
+        if isinstance(current, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return "redis"
+        if isinstance(
+            current,
+            (EndpointConnectionError, ConnectTimeoutError, BotoReadTimeoutError, ConnectionClosedError),
+        ):
+            return "aws"
+        if isinstance(current, (ConnectionError, TimeoutError)):  # asyncpg's refused connect, for one
+            return "a dependency"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class ErrorBoundaryMiddleware:
+    """Last resort for exceptions no handler took: 503 for outages, 500 otherwise; never re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            path = scope.get("path", "")
+            dependency = unavailable_dependency(exc)
+            if dependency is not None:
+                logger.warning(
+                    "%s unavailable on %s %s: %s", dependency, scope.get("method"), path, type(exc).__name__
+                )
+                response = _error(
+                    503,
+                    "dependency_unavailable",
+                    f"{dependency} is unavailable; retry shortly.",
+                    details=None,
+                )
+                response.headers["Retry-After"] = str(DEPENDENCY_RETRY_AFTER_SECONDS)
+            else:
+                logger.exception("unhandled error on %s %s", scope.get("method"), path, exc_info=exc)
+                response = _error(500, "internal_error", "Internal server error.")
+            if started:  # half a response went out: only closing the connection can tell the client
+                raise
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -155,4 +232,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(DataError, _database_refused)
     app.add_exception_handler(IntegrityError, _database_refused)
-    app.add_exception_handler(Exception, _unhandled_error)
+    app.add_middleware(ErrorBoundaryMiddleware)  # wraps every middleware added before it

@@ -39,13 +39,13 @@ def create_app() -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    install_error_handlers(app)
     app.include_router(health.router)
     rate_limited = [Depends(enforce_rate_limit)]
     for module in (tenants, invites, catalog, orders, donations, media, ai):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=rate_limited)
     app.add_middleware(InputGuardMiddleware)  # innermost: its 413/422 still get CORS headers and a request id
     app.add_middleware(SettingsCORSMiddleware)
+    install_error_handlers(app)  # its boundary middleware sits outside CORS, inside the request id
     app.add_middleware(RequestIdMiddleware)
     return app
 

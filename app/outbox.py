@@ -12,8 +12,12 @@ covers a publish that failed (Redis down), a backend that died between commit an
 frozen or killed worker took off the queue without recording it as unacknowledged. Queueing twice is safe:
 every task is idempotent (row lock + stamp), so a republished intent never sends a second email.
 
-Bound: a committed intent is queued within `OUTBOX_REPUBLISH_SECONDS` + `OUTBOX_RELAY_INTERVAL_SECONDS` of the
-broker and the database both answering again (30 s + 2 s by default).
+Backoff: an intent is queued again `OUTBOX_REPUBLISH_SECONDS` after the last publish, then after twice that
+each time (30 s, 60 s, 120 s, ... capped at 32 x; migration 0004), and no pass republishes while the task
+queue holds more than `BACKLOG_LIMIT` messages (the worker is behind: more copies would only delay it).
+
+Bound: a committed intent whose publish failed is queued within `OUTBOX_REPUBLISH_SECONDS` +
+`OUTBOX_RELAY_INTERVAL_SECONDS` of the broker and the database both answering again (30 s + 2 s by default).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("app.outbox")
 
 CLAIM_BATCH = 200
+BACKLOG_LIMIT = 200
 CLAIM = text("SELECT tenant_id, task, subject_id, publish_count FROM app_outbox_claim(:limit, :after)")
 
 
@@ -85,9 +90,12 @@ class Relay:
     an open database connection.
     """
 
-    def __init__(self, publish: Callable[[str, list[str]], object]) -> None:
+    def __init__(
+        self, publish: Callable[[str, list[str]], object], backlog: Callable[[], int] = lambda: 0
+    ) -> None:
         settings = get_settings()
         self.publish = publish
+        self.backlog = backlog
         self.interval = settings.outbox_relay_interval_seconds
         self.republish_after = settings.outbox_republish_seconds
         self.engine = create_engine(settings.sync_database_url, poolclass=NullPool)
@@ -103,6 +111,9 @@ class Relay:
     def run_once(self) -> int:
         """One pass: claim the intents that are due and queue them; returns how many were queued."""
         queued = 0
+        if (waiting := self.backlog()) > BACKLOG_LIMIT:
+            logger.info("outbox: %d tasks already queued; not republishing this pass", waiting)
+            return 0
         for intent in self.claim():
             # Claimed rows are stamped as queued now; one this pass cannot queue is due again next interval.
             self.publish(intent.task, [str(intent.tenant_id), str(intent.subject_id)])

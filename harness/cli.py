@@ -43,7 +43,9 @@ class Context:
         backend: str | None = None,
         app_on: str | None = None,
         aws_endpoint: str | None = None,
+        reload: bool | None = None,
     ) -> None:
+        self.reload = reload
         self.topology_path = Path(topology_path) if topology_path else None
         self.state_dir = Path(state_dir) if state_dir else None
         self.env = env
@@ -65,6 +67,7 @@ class Context:
             backend=self.backend,
             app_on=self.app_on,
             aws_endpoint=self.aws_endpoint,
+            reload=self.reload,
         )
 
 
@@ -168,12 +171,20 @@ def backend_option(func: F) -> F:
     help="attach to an AWS emulator already running there (LocalStack, moto, …) instead of the harness's own; "
     "remembered per state dir ('' goes back to the harness's); same as HARNESS_AWS_ENDPOINT or [aws] endpoint",
 )
+@click.option(
+    "--reload/--no-reload",
+    "live_reload",
+    default=None,
+    help="live reload: a saved Python file of the app restarts the backend/worker (default on; off with "
+    "HARNESS_RELOAD=0 or CI=true; remembered per state dir)",
+)
 @backend_option
 @click.pass_obj
 @handle_errors
-def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
+def up(obj: Context, no_app: bool, aws_endpoint: str | None, live_reload: bool | None) -> None:
     """Start (or heal) the whole stack, provisioned and seeded; a no-op when it is already healthy."""
     obj.aws_endpoint = aws_endpoint
+    obj.reload = live_reload
     runner = obj.runner()
     report = runner.up(with_app=not no_app, progress=_progress)
     if report.provision_changes:
@@ -384,45 +395,6 @@ def provision(obj: Context) -> None:
     err.print(f"{len(result.changes)} change(s)")
 
 
-@main.command()
-@click.option(
-    "--env", "deploy_env", metavar="ENV", help="environment to deploy (required unless given to `harness`)"
-)
-@click.option("--render", is_flag=True, help="print the CloudFormation template on stdout and exit")
-@click.option("--stack", default="app", show_default=True, help="with --render: base | edge | app")
-@click.option("--plan", is_flag=True, help="show the change sets and the drift check; change nothing")
-@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation (not enough for production)")
-@click.option(
-    "--endpoint-url", metavar="URL", help="send every AWS call to this AWS-compatible endpoint (moto)"
-)
-@click.option("--profile", metavar="NAME", help="AWS profile (default: the usual credential chain)")
-@click.option("--image-tag", metavar="TAG", help="image tag to release (default: the one running now)")
-@click.option(
-    "--skip-gate", is_flag=True, help="deploy without the health check and scenarios (says so loudly)"
-)
-@click.option("--production", is_flag=True, help="required to touch the production environment")
-@click.option("--confirm-account", metavar="ID", help="confirm the target account without a prompt (CI)")
-@click.option("--scenarios", default="scenarios", show_default=True, help="scenario dir of the gate")
-@click.option(
-    "--only-base", is_flag=True, help="deploy only the base stack (ECR repository): before the first push"
-)
-@click.pass_obj
-@handle_errors
-def deploy(obj: Context, /, deploy_env: str | None, **options: Any) -> None:
-    """Promote the topology to AWS with CloudFormation: plan, apply, migrate, roll, gate."""
-    from harness.deploy.command import DeployCommand, run_deploy_command
-
-    env = deploy_env or (obj.env if obj.env != DEFAULT_ENV else None)
-    if env is None:
-        raise HarnessError("which environment?", hint="harness deploy --env staging")
-    scenarios = Path(options.pop("scenarios"))
-    sys.exit(
-        run_deploy_command(
-            DeployCommand(env=env, topology_path=obj.topology_path, scenarios=scenarios, **options)
-        )
-    )
-
-
 @main.group()
 def scenarios() -> None:
     """Scenario files (scenarios/*.yaml): run them as tests, or check them without running."""
@@ -519,6 +491,11 @@ main.add_command(cli_devloop.db)
 main.add_command(cli_console.console)
 main.add_command(cli_snapshot.snapshot)
 main.add_command(cli_devloop.restart)
+
+from harness import cli_deploy  # noqa: E402  (deploy and cost; imports nothing from here at load)
+
+main.add_command(cli_deploy.deploy)
+main.add_command(cli_deploy.cost)
 
 from harness import cli_load  # noqa: E402
 

@@ -30,33 +30,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.fidelity_deploy import DEPLOY_BEHAVIOURS
+from harness.fidelity_types import Behaviour as Behaviour  # re-exported: the ledger's row type
 
 DOC_PATH = Path("docs/fidelity.md")
 TESTS = "tests/fidelity"
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """One AWS behaviour the project relies on.
-
-    `id`: stable name scenarios refer to. `aws`: what AWS does. `reproduced_locally`: whether the emulator does
-    the same. `tests`: pytest node ids proving it (or, when not reproduced, pinning the divergence). `check`: the
-    emulator switch (`python -m harness.emulator --fidelity-off CHECK`) that turns it off, if any. `note`: caveats.
-    `scenarios`: scenario files that depend on it (from `SCENARIO_DEPENDENCIES`).
-    """
-
-    id: str
-    service: str
-    aws: str
-    reproduced_locally: bool
-    tests: tuple[str, ...]
-    check: str | None = None
-    note: str = ""
-    scenarios: tuple[str, ...] = ()
 
 
 def _t(module: str, *names: str) -> tuple[str, ...]:
@@ -383,6 +365,7 @@ LEDGER: tuple[Behaviour, ...] = (
         True,
         _t("test_s3_presigned", "test_header_signed_requests_still_work_in_both_addressing_styles"),
     ),
+    *DEPLOY_BEHAVIOURS,
 )
 """The ledger: one row per behaviour."""
 

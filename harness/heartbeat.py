@@ -23,13 +23,29 @@ def heartbeat_problem(
     """None when the heartbeat at `path` is fresh, says `ready` and (given `pid`) is that process's;
     otherwise what is wrong, in words."""
     try:
-        beat = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return f"no heartbeat yet ({path} does not exist)"
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         return f"unreadable heartbeat {path}: {exc}"
+    return heartbeat_text_problem(text, str(path), pid=pid, now=now, stale_after=stale_after)
+
+
+def heartbeat_text_problem(
+    text: str,
+    where: str,
+    *,
+    pid: int | None = None,
+    now: float | None = None,
+    stale_after: float = STALE_AFTER_SECONDS,
+) -> str | None:
+    """`heartbeat_problem` for a heartbeat already read (e.g. out of a container)."""
+    try:
+        beat = json.loads(text)
+    except ValueError as exc:
+        return f"unreadable heartbeat {where}: {exc}"
     if not isinstance(beat, dict):
-        return f"unreadable heartbeat {path}: expected a JSON object"
+        return f"unreadable heartbeat {where}: expected a JSON object"
     if pid is not None and beat.get("pid") != pid:
         return f"the heartbeat is from pid {beat.get('pid')}, not the running worker (pid {pid})"
     age = (time.time() if now is None else now) - float(beat.get("at", 0))

@@ -1,4 +1,13 @@
-"""Readiness as strategy objects: each knows what it checks, and waiting polls it with a deadline."""
+"""Readiness as strategy objects, and the one waiting primitive of the harness.
+
+`wait_for(what, attempt, timeout=...)` polls `attempt()` until it returns a value (done) instead of `NotYet`
+(not yet, and why), with a gently growing interval; past the deadline it raises `WaitTimeout`, whose message
+is always `<what>: not done within <timeout>s (<tries> tries): <last reason>`, or, when `gave_up` names a
+reason to stop early, that reason. Every poll loop in harness/ goes through it (or a boto3 waiter where AWS has
+one); `wait_until_ready` is the health-check form of it.
+
+Readiness strategies (`PortOpen`, `HttpOk`, `CallableCheck`, `LogContains`, `AllOf`) each know what they check.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +18,94 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import HarnessError
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_POLL_SECONDS = 0.05
+DEFAULT_MAX_POLL_SECONDS = 0.25
+BACKOFF = 1.3
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """What an attempt returns while the awaited thing is not there: why, and what it saw (kept on the
+    `WaitTimeout` for the caller's report)."""
+
+    reason: str
+    seen: Any = None
+
+
+class WaitTimeout(HarnessError):
+    """A wait passed its deadline (or gave up). `reason` is the last attempt's; `last` what it saw."""
+
+    def __init__(
+        self,
+        what: str,
+        timeout: float,
+        reason: str,
+        *,
+        tries: int,
+        waited: float,
+        last: Any = None,
+        gave_up: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        message = (
+            f"{what}: {reason}"
+            if gave_up
+            else f"{what}: not done within {timeout:g}s ({tries} tries): {reason}"
+        )
+        super().__init__(message, hint=hint)
+        self.what, self.timeout, self.reason = what, timeout, reason
+        self.tries, self.waited, self.last, self.gave_up = tries, waited, last, gave_up
+
+
+def wait_for(
+    what: str,
+    attempt: Callable[[], T | NotYet],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    interval: float = DEFAULT_POLL_SECONDS,
+    max_interval: float = DEFAULT_MAX_POLL_SECONDS,
+    gave_up: Callable[[], str | None] | None = None,
+    hint: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call `attempt()` until it returns something other than `NotYet`, and return that.
+
+    The interval grows by `BACKOFF` up to `max_interval` (a slow start does not burn the CPU the starting
+    thing needs); the last sleep never overshoots the deadline. `WaitTimeout` after `timeout` seconds, or as
+    soon as `gave_up()` returns a reason (e.g. the process exited)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    tries = 0
+    while True:
+        tries += 1
+        result = attempt()
+        if not isinstance(result, NotYet):
+            return result
+        now = time.monotonic()
+        if gave_up is not None and (stop := gave_up()) is not None:
+            raise WaitTimeout(
+                what,
+                timeout,
+                stop,
+                tries=tries,
+                waited=now - started,
+                last=result.seen,
+                gave_up=True,
+                hint=hint,
+            )
+        if now >= deadline:
+            raise WaitTimeout(
+                what, timeout, result.reason, tries=tries, waited=now - started, last=result.seen, hint=hint
+            )
+        sleep(max(0.0, min(interval, deadline - now)))
+        interval = min(interval * BACKOFF, max_interval)
 
 
 class Readiness:
@@ -123,19 +217,19 @@ def wait_until_ready(
     interval: float = DEFAULT_POLL_SECONDS,
     gave_up: Callable[[], str | None] = lambda: None,
 ) -> str | None:
-    """Poll until healthy (returns None) or the deadline passes / `gave_up` says why (returns the reason).
+    """Poll `check` until healthy (returns None) or the deadline passes / `gave_up` says why (returns the
+    reason, in `wait_for`'s format)."""
 
-    The poll interval grows gently so a slow start does not burn the CPU that the starting server needs.
-    """
-    deadline = time.monotonic() + timeout
-    reason: str | None = "not checked"
-    while True:
+    def attempt() -> bool | NotYet:
         reason = check.check()
-        if reason is None:
-            return None
-        if (stop := gave_up()) is not None:
-            return stop
-        if time.monotonic() >= deadline:
-            return f"not healthy after {timeout:.0f}s: {reason}"
-        time.sleep(interval)
-        interval = min(interval * 1.3, 0.25)
+        return True if reason is None else NotYet(reason)
+
+    try:
+        wait_for(check.description, attempt, timeout=timeout, interval=interval, gave_up=gave_up)
+    except WaitTimeout as exc:
+        return (
+            exc.reason
+            if exc.gave_up
+            else f"not healthy within {timeout:g}s ({exc.tries} tries): {exc.reason}"
+        )
+    return None

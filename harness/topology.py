@@ -243,6 +243,12 @@ class Service(_Model):
     port: Port | None = None
     health_path: str | None = None
     redis_user: str
+    # celery: worker processes (prefork children) the local stack runs; each is a whole interpreter (~70 MB)
+    concurrency: Annotated[int, Field(ge=1, le=32)] | None = None
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.concurrency or 2
 
     @model_validator(mode="after")
     def _shape(self) -> Service:
@@ -250,6 +256,8 @@ class Service(_Model):
             raise ValueError("an asgi service needs `port` and `health_path`")
         if self.kind == "celery" and self.port is not None:
             raise ValueError("a celery service listens on no port; remove `port`")
+        if self.kind == "asgi" and self.concurrency is not None:
+            raise ValueError("`concurrency` is for a celery service (its worker processes)")
         if self.health_path is not None and not self.health_path.startswith("/"):
             raise ValueError("health_path must start with '/'")
         return self
@@ -267,6 +275,11 @@ class AppCommands(_Model):
     seed: tuple[str, ...] = ()
     # Files and dirs (relative to the topology file) whose content decides whether `up` reruns migrate+seed.
     inputs: tuple[str, ...] = ()
+    # Live reload: dirs (relative to the topology file) whose Python files restart the app processes when
+    # saved (default: the top-level package of each service's import path), and dirs inside them that never
+    # do (the migrations: `harness migrate` applies those).
+    watch: tuple[str, ...] = ()
+    watch_exclude: tuple[str, ...] = ()
 
 
 class Topology(_Model):
@@ -301,6 +314,12 @@ class Topology(_Model):
         if self.console.enabled:
             ports["console"] = self.console.port
         return ports
+
+    def watch_dirs(self) -> tuple[str, ...]:
+        """`[app] watch`, else the top-level package of each service's import path (`app.main:app` → `app`)."""
+        if self.app.watch:
+            return self.app.watch
+        return tuple(dict.fromkeys(s.app.split(":")[0].split(".")[0] for s in self.services.values()))
 
     def env_keys(self) -> dict[str, Secret | Parameter]:
         """Env-contract key -> the secret or parameter that fills it on AWS."""

@@ -1,4 +1,6 @@
-"""`GET /api/v1/health`: 200 when every dependency answers, 503 (same body shape) when one does not."""
+"""`GET /api/v1/health`: 200 when every dependency answers, 503 (same body shape, `Retry-After`) when one
+does not. The dependencies are those the request paths need: the database, Redis (rate limits, AI quotas,
+the task queue), S3 (media) and Cognito (the JWKS every token is verified against)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,20 @@ import asyncio
 import time
 from typing import Literal
 
+import httpx
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.aws import probe_s3_client
 from app.db import get_engine
 from app.errors import ErrorResponse
 from app.redis_client import get_redis
+from app.settings import get_settings
 
 CHECK_TIMEOUT_SECONDS = 2.0
+RETRY_AFTER_SECONDS = 5
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -40,6 +46,17 @@ async def _redis() -> None:
     await get_redis().ping()
 
 
+async def _s3() -> None:
+    bucket = get_settings().s3_bucket
+    await asyncio.to_thread(probe_s3_client().head_bucket, Bucket=bucket)
+
+
+async def _cognito() -> None:
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS) as client:
+        response = await client.get(get_settings().jwks_url)
+        response.raise_for_status()
+
+
 async def _check(probe: object) -> DependencyStatus:
     started = time.perf_counter()
     try:
@@ -52,8 +69,9 @@ async def _check(probe: object) -> DependencyStatus:
 
 
 async def health_report() -> Health:
-    database, redis = await asyncio.gather(_check(_database()), _check(_redis()))
-    checks = {"database": database, "redis": redis}
+    names = ("database", "redis", "s3", "cognito")
+    results = await asyncio.gather(_check(_database()), _check(_redis()), _check(_s3()), _check(_cognito()))
+    checks = dict(zip(names, results, strict=True))
     return Health(status="ok" if all(c.ok for c in checks.values()) else "unavailable", checks=checks)
 
 
@@ -69,4 +87,8 @@ async def health_report() -> Health:
 )
 async def health() -> JSONResponse:
     report = await health_report()
-    return JSONResponse(report.model_dump(), status_code=200 if report.status == "ok" else 503)
+    if report.status == "ok":
+        return JSONResponse(report.model_dump())
+    return JSONResponse(
+        report.model_dump(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )

@@ -121,10 +121,18 @@ class OutboxRelay(bootsteps.StartStopStep):
         self.relay: Any = None
 
     def start(self, worker: Any) -> None:
+        import redis
+
+        from app.keys import CELERY
         from app.outbox import Relay
+        from app.settings import get_settings
 
         app = worker.app
-        self.relay = Relay(lambda name, args: app.send_task(name, args=args))
+        client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=5)
+        queue = f"{CELERY}{app.conf.task_default_queue}"
+        self.relay = Relay(
+            lambda name, args: app.send_task(name, args=args), backlog=lambda: int(client.llen(queue))
+        )
         self.relay.start()
 
     def stop(self, worker: Any) -> None:

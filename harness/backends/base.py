@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import HarnessError, ServiceStartError
 
@@ -119,6 +119,15 @@ class Component(ABC):
         """A line `status` shows beside it when healthy (e.g. what an unmanaged component is)."""
         return ""
 
+    def reloads(self) -> bool:
+        """Whether it runs under live reload (restarts itself when a watched source file is saved)."""
+        return False
+
+    def stale_reason(self) -> str | None:
+        """Why the running component no longer runs the current inputs (code, dependencies, env contract),
+        so `up` must restart it; None when it is current or cannot tell."""
+        return None
+
 
 class InfraComponent(Component):
     """Postgres, Redis or the AWS endpoint: a component provisioning connects to."""
@@ -150,13 +159,31 @@ class AwsComponent(InfraComponent):
 class HarnessEmulator(AwsComponent):
     """Shared by both tiers' copies of `harness.emulator`: its `/_harness/` control endpoints."""
 
-    def restored(self) -> bool:
+    def _health(self) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(f"{self.connection().url}/_harness/health", timeout=3) as resp:
                 data = json.loads(resp.read())
         except (OSError, ValueError):
-            return False
-        return bool(data.get("restored"))
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def restored(self) -> bool:
+        return bool(self._health().get("restored"))
+
+    def note(self) -> str:
+        """What `status` says beside a healthy emulator: how its state came back, when not simply."""
+        persistence = self._health().get("persistence") or {}
+        problem = persistence.get("restore_problem")
+        if previous := persistence.get("restored_from_previous"):
+            return (
+                f"restored from the previous snapshot {previous}: the state file was unreadable ({problem}); "
+                f"moved aside to {persistence.get('moved_aside')}"
+            )
+        if problem:
+            return f"started empty: the state file was unreadable ({problem}); moved aside to {persistence.get('moved_aside')}"
+        if error := persistence.get("last_error"):
+            return f"last snapshot failed: {error}"
+        return ""
 
     def snapshot(self) -> None:
         request = urllib.request.Request(f"{self.connection().url}/_harness/snapshot", method="POST")
@@ -175,6 +202,7 @@ class Tier(ABC):
     that run the app as processes on this host."""
 
     name: ClassVar[str]
+    reload: bool = False  # live reload of app processes on this host (set by the runner)
 
     def __init__(
         self,
@@ -217,7 +245,12 @@ class Tier(ABC):
         """One long-running app process (`[services.NAME]`) with `contract` as its environment."""
         from harness.backends.app import AppService
 
-        return AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
+        watch = [self.project_dir / d for d in self.topology.watch_dirs()]
+        exclude = [self.project_dir / d for d in self.topology.app.watch_exclude]
+        return AppService(
+            name, service, self.state, self.project_dir, ports.get(name), contract,
+            reload=self.reload, watch=watch, exclude=exclude,
+        )  # fmt: skip
 
     def extra_components(self, ports: Mapping[str, int]) -> list[Component]:
         """Components beyond the topology's services that `up` starts last, `down` stops first and `status`

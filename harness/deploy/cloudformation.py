@@ -16,9 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from harness.deploy.plandiff import PropertyChange, cost_delta_line
 from harness.deploy.redact import redact
 from harness.deploy.template import Template
 from harness.errors import DeployError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 
 Progress = Callable[[str], None]
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline; larger templates go through S3
@@ -39,6 +41,16 @@ class ResourceChange:
     resource_type: str
     replacement: str = ""  # True | False | Conditional (real CloudFormation only)
     details: tuple[str, ...] = ()  # changed property names
+    properties: tuple[PropertyChange, ...] = ()  # old -> new, secrets redacted (harness/deploy/plandiff.py)
+    usd_month_delta: float = 0.0  # what the change adds to (or takes off) the monthly cost estimate
+    raw_details: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    def lines(self) -> list[str]:
+        """The resource's line, then one line per changed property and one for its cost delta."""
+        lines = [self.line(), *(f"      {p.line()}" for p in self.properties)]
+        if abs(self.usd_month_delta) >= 0.005 and self.action == "Modify":
+            lines.append(f"      {cost_delta_line(self)}")
+        return lines
 
     def line(self) -> str:
         mark = {"Add": "+", "Remove": "-", "Modify": "~"}.get(self.action, "?")
@@ -82,7 +94,13 @@ class ChangeSetPlan:
 
     def render(self) -> str:
         head = f"stack {self.stack}: " + ("create" if self.create else "update") + f" — {self.summary()}"
-        return "\n".join([head, *(c.line() for c in sorted(self.changes, key=_order))])
+        lines = [head, *(line for c in sorted(self.changes, key=_order) for line in c.lines())]
+        delta = sum(c.usd_month_delta for c in self.changes)
+        if abs(delta) >= 0.005:
+            lines.append(
+                f"  monthly cost {'+' if delta > 0 else '-'}${abs(delta):,.2f}/mo (estimate: harness cost)"
+            )
+        return "\n".join(lines)
 
 
 def _order(change: ResourceChange) -> tuple[int, str]:
@@ -163,6 +181,16 @@ class CloudFormationStack:
         plan.changes = _changes(described)
         return plan
 
+    def deployed(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The stack's current template (as applied) and parameter values."""
+        try:
+            body = self.client.get_template(StackName=self.name, TemplateStage="Original")["TemplateBody"]
+        except ClientError as exc:
+            raise _aws_error(f"read the template of {self.name}", exc) from exc
+        template = json.loads(body) if isinstance(body, str) else dict(body)
+        state = self.state()
+        return template, dict(state.parameters) if state else {}
+
     def discard(self, change_set_id: str) -> None:
         try:
             self.client.delete_change_set(ChangeSetName=change_set_id, StackName=self.name)
@@ -204,8 +232,8 @@ class CloudFormationStack:
         return {"TemplateURL": f"https://{self.artifacts_bucket}.s3.{region}.amazonaws.com/{key}"}
 
     def _wait_change_set(self, change_set_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + CHANGE_SET_TIMEOUT
-        while True:
+
+        def created() -> dict[str, Any] | NotYet:
             described: dict[str, Any] = self.client.describe_change_set(
                 ChangeSetName=change_set_id, StackName=self.name
             )
@@ -219,11 +247,19 @@ class CloudFormationStack:
             if first["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 first["Changes"] = [c for page in pages for c in page.get("Changes", [])]
                 return first
-            if time.monotonic() > deadline:
-                raise DeployError(
-                    f"change set of {self.name} still {first['Status']} after {CHANGE_SET_TIMEOUT:.0f}s"
-                )
-            time.sleep(POLL_SECONDS)
+            return NotYet(f"still {first['Status']}")
+
+        # By hand, not boto3's `change_set_create_complete` waiter: a FAILED change set (no changes) is an answer.
+        try:
+            return wait_for(
+                f"change set of {self.name}",
+                created,
+                timeout=CHANGE_SET_TIMEOUT,
+                interval=POLL_SECONDS,
+                max_interval=POLL_SECONDS,
+            )
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
     def _latest_event_time(self) -> Any:
         try:
@@ -238,10 +274,10 @@ class CloudFormationStack:
         return sorted(fresh, key=lambda e: e["Timestamp"])
 
     def _wait_stack(self, since: Any, progress: Progress, *, timeout: float) -> StackState:
-        deadline = time.monotonic() + timeout
         seen: set[str] = set()
         collected: list[dict[str, Any]] = []
-        while True:
+
+        def settled() -> StackState | NotYet:
             for event in self._events_since(since):
                 if event["EventId"] in seen:
                     continue
@@ -284,9 +320,19 @@ class CloudFormationStack:
                     failures,
                     hint=f"{kept}; `harness deploy --plan` shows what would be applied next",
                 )
-            if time.monotonic() > deadline:
-                raise DeployError(f"stack {self.name} still {state.status} after {timeout:.0f}s")
-            time.sleep(POLL_SECONDS)
+            return NotYet(f"still {state.status}")
+
+        # By hand, not boto3's stack_*_complete waiters: each poll also streams the new stack events.
+        try:
+            return wait_for(
+                f"stack {self.name} deployed",
+                settled,
+                timeout=timeout,
+                interval=POLL_SECONDS,
+                max_interval=POLL_SECONDS,
+            )
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
 
 def _changes(described: Mapping[str, Any]) -> list[ResourceChange]:
@@ -308,6 +354,7 @@ def _changes(described: Mapping[str, Any]) -> list[ResourceChange]:
                 resource_type=str(rc.get("ResourceType", "")),
                 replacement=str(rc.get("Replacement", "") or ""),
                 details=tuple(details),
+                raw_details=tuple(rc.get("Details", [])),
             )
         )
     return changes

@@ -5,6 +5,7 @@ stdout carries only the rendered template (`--render`); plans, progress and the 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -12,10 +13,11 @@ from pathlib import Path
 
 from harness.console import plain_console, styled
 from harness.deploy.deployer import AwsDeployer, DeployOptions, DeployReport
+from harness.deploy.plandiff import plan_json
 from harness.deploy.render import STACKS, render_stack_template
 from harness.deploy.target import AwsTarget
 from harness.errors import DeployError
-from harness.topology import find_topology_file, load_topology
+from harness.topology import Topology, find_topology_file, load_topology
 
 err = plain_console(soft_wrap=True)  # markup off: text is printed verbatim (harness/console.py)
 
@@ -36,6 +38,8 @@ class DeployCommand:
     confirm_account: str | None = None
     scenarios: Path = Path("scenarios")
     only_base: bool = False
+    rehearse: bool = False
+    as_json: bool = False
 
 
 def run_deploy_command(cmd: DeployCommand) -> int:
@@ -47,6 +51,10 @@ def run_deploy_command(cmd: DeployCommand) -> int:
             raise DeployError(f"--stack {cmd.stack}: no such stack", hint=f"one of {', '.join(STACKS)}")
         sys.stdout.write(render_stack_template(topology, cmd.stack).to_json())
         return 0
+    if cmd.as_json and not cmd.plan:
+        raise DeployError("--json goes with --plan", hint=f"harness deploy --env {cmd.env} --plan --json")
+    if cmd.rehearse:
+        return _rehearse(cmd, topology, path)
     if cmd.endpoint_url is None and os.environ.get("AWS_ENDPOINT_URL"):
         raise DeployError(
             "AWS_ENDPOINT_URL is set in the environment (the local stack's `harness env` sets it): boto3 would "
@@ -55,15 +63,7 @@ def run_deploy_command(cmd: DeployCommand) -> int:
         )
     target = AwsTarget(region=topology.region, endpoint_url=cmd.endpoint_url, profile=cmd.profile)
     deployer = AwsDeployer(topology, target, progress=_progress, confirm=_confirm)
-    options = DeployOptions(
-        image_tag=cmd.image_tag,
-        plan_only=cmd.plan,
-        assume_yes=cmd.yes,
-        production=cmd.production,
-        confirm_account=cmd.confirm_account,
-        skip_gate=cmd.skip_gate,
-        scenarios_dir=cmd.scenarios if cmd.scenarios.is_absolute() else path.parent / cmd.scenarios,
-    )
+    options = _options(cmd, path)
     err.print(styled((f"{topology.project.name} {topology.env}", "bold"), f" → {target.where}"))
     if cmd.only_base:
         report = deployer.deploy_base(options)
@@ -74,9 +74,45 @@ def run_deploy_command(cmd: DeployCommand) -> int:
         return 0
     report = deployer.deploy(options)
     if cmd.plan:
+        if cmd.as_json:
+            sys.stdout.write(json.dumps(plan_json(report, topology), indent=2) + "\n")
         _print_plan(report)
         return 0 if report.drift is None or report.drift.ok else 3
     _print_summary(report)
+    return 0
+
+
+def _options(cmd: DeployCommand, path: Path) -> DeployOptions:
+    return DeployOptions(
+        image_tag=cmd.image_tag,
+        plan_only=cmd.plan,
+        assume_yes=cmd.yes,
+        production=cmd.production,
+        confirm_account=cmd.confirm_account,
+        skip_gate=cmd.skip_gate,
+        scenarios_dir=cmd.scenarios if cmd.scenarios.is_absolute() else path.parent / cmd.scenarios,
+    )
+
+
+def _rehearse(cmd: DeployCommand, topology: Topology, path: Path) -> int:
+    from harness.deploy.rehearsal import rehearse
+
+    refused = [flag for flag, given in (("--endpoint-url", cmd.endpoint_url), ("--profile", cmd.profile),
+               ("--plan", cmd.plan), ("--only-base", cmd.only_base), ("--render", cmd.render)) if given]  # fmt: skip
+    if refused:
+        raise DeployError(
+            f"--rehearse runs against its own AWS stand-in: {', '.join(refused)} does not apply",
+            hint=f"harness deploy --env {cmd.env} --rehearse --yes",
+        )
+    err.print(styled((f"{topology.project.name} {topology.env}", "bold"), " → rehearsal (the AWS stand-in)"))
+    report = rehearse(topology, _options(cmd, path), progress=_progress, confirm=_confirm)
+    _print_summary(report)
+    verdict = "passed" if report.gate is not None and not report.gate.skipped else "applied (gate skipped)"
+    err.print(
+        styled(
+            (f"rehearsal {verdict}", "green"), f" in {report.seconds:.1f}s; everything it started is stopped"
+        )
+    )
     return 0
 
 
@@ -106,6 +142,10 @@ def _print_plan(report: DeployReport) -> None:
         err.print(plan.render())
     if report.drift is not None:
         err.print(report.drift.render())
+    if report.latest is not None:
+        err.print("running " + report.latest.describe())
+        if report.record is not None and report.record.release.id != report.latest.release.id:
+            err.print("this plan's " + report.record.describe())
     noop = " (no changes to apply)" if report.noop else ""
     err.print(styled(("plan only:", "bold"), " nothing was changed" + noop))
 

@@ -29,12 +29,15 @@ from harness.deploy.cloudformation import (
     StackState,
 )
 from harness.deploy.context import (
+    DATABASE,
     P_ALB_PREFIX_LIST,
     P_CLOUDFRONT_CERT,
     P_RELEASE_TAG,
     P_REPOSITORY_URI,
     P_SERVICE_TAG,
     P_WEB_ACL,
+    role_password_id,
+    task_definition_id,
 )
 from harness.deploy.drift import DriftReport, check_env_contract
 from harness.deploy.gate import GateResult, check_health, run_scenario_gate
@@ -45,16 +48,31 @@ from harness.deploy.naming import (
     MIGRATE_TASK,
     DeployNames,
 )
+from harness.deploy.plandiff import annotate_changes
+from harness.deploy.releases import FAILED, PASSED, PENDING, SKIPPED, Release, ReleaseLedger, ReleaseRecord
 from harness.deploy.render import render_app_template, render_base_template, render_edge_template
 from harness.deploy.rollout import Network, check_image, run_one_off_task, wait_services_stable
 from harness.deploy.target import AwsTarget
 from harness.deploy.template import Template
 from harness.errors import DeployError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 from harness.topology import Topology
 
 PRODUCTION_ENVS = frozenset({"production", "prod"})
 Progress = Callable[[str, str], None]  # (stage, message)
 Confirm = Callable[[str], str]  # prompt -> what the person typed
+
+
+@dataclass(frozen=True)
+class GateTarget:
+    """What the gate runs against: stack outputs, and the environment of the scenario run (None: this one's)."""
+
+    outputs: dict[str, str]
+    env: dict[str, str] | None = None
+
+
+# deployed stack outputs -> what the gate runs against (the rehearsal: a local app stack)
+GateOutputs = Callable[[dict[str, str]], GateTarget]
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,9 @@ class DeployReport:
     outputs: dict[str, str] = field(default_factory=dict)
     gate: GateResult | None = None
     seconds: float = 0.0
+    release: Release | None = None  # what this deploy releases (None: the app stack does not exist yet)
+    record: ReleaseRecord | None = None  # the verdict recorded for that release, if any
+    latest: ReleaseRecord | None = None  # the release the app stack runs now, as recorded
 
 
 def _noop_progress(stage: str, message: str) -> None:
@@ -96,12 +117,29 @@ class AwsDeployer:
         *,
         progress: Progress = _noop_progress,
         confirm: Confirm | None = None,
+        gate_outputs: GateOutputs | None = None,
     ) -> None:
         self.topology = topology
         self.target = target
         self.names = DeployNames.of(topology)
         self.progress = progress
         self.confirm = confirm
+        self.gate_outputs = gate_outputs
+
+    @property
+    def ledger(self) -> ReleaseLedger:
+        return ReleaseLedger(self.target.client("s3"), self.names.artifacts_bucket, self.names.app_stack)
+
+    def release_of(self, image_tag: str) -> Release:
+        """The release of `image_tag` with the templates the topology renders now."""
+        return Release.of(
+            image_tag,
+            {
+                self.names.base_stack: render_base_template(self.topology).to_json(),
+                self.names.edge_stack: render_edge_template(self.topology).to_json(),
+                self.names.app_stack: render_app_template(self.topology).to_json(),
+            },
+        )
 
     # -- stacks ----------------------------------------------------------------------------------------------
 
@@ -191,7 +229,7 @@ class AwsDeployer:
         ]
         for stack, state, template, given in stacks:
             if state is None or not state.usable:
-                report.plans.append(_creation_plan(stack.name, template))
+                report.plans.append(_creation_plan(stack.name, template, self.topology.region))
                 continue
             if given is None:
                 tag = self._image_tag(options, state)
@@ -200,9 +238,22 @@ class AwsDeployer:
             plan = stack.plan(template, params, create=False)
             if plan.change_set_id:
                 stack.discard(plan.change_set_id)
+            old_template, old_params = stack.deployed() if plan.changes else ({}, {})
+            plan.changes = annotate_changes(
+                plan.changes,
+                old_template,
+                old_params,
+                template.as_dict(),
+                params,
+                region=self.topology.region,
+            )
             report.plans.append(plan)
         report.drift = self._drift(app_template, app, app_state)
         report.noop = all(p.no_changes or (not p.create and not p.changes) for p in report.plans)
+        if app_state is not None and app_state.usable:
+            report.release = self.release_of(self._image_tag(options, app_state))
+            report.record = self.ledger.get(report.release.id)
+            report.latest = self.ledger.latest()
         return report
 
     # -- deploy ----------------------------------------------------------------------------------------------
@@ -221,9 +272,24 @@ class AwsDeployer:
                     "the env contract does not match the target (see the list above): nothing was applied",
                     hint="fix the topology or the account, then deploy again",
                 )
-        if report.noop:
+        if report.noop and report.release is not None:
+            record = report.record
+            if record is not None and (record.done or (options.skip_gate and record.gate == SKIPPED)):
+                report.seconds = time.monotonic() - started
+                self.progress("release", record.describe())
+                self.progress(
+                    "done", "no changes: every stack is up to date and runs this image; nothing to do"
+                )
+                return report
+            why = (
+                record.describe() if record is not None else f"release {report.release.id}: no gate on record"
+            )
+            self.progress("release", f"nothing to apply, but {why}: the gate runs again")
+            state = self.stacks()[2].state()
+            assert state is not None
+            report.outputs = dict(state.outputs)
+            self._gate_release(options, report, running=None)
             report.seconds = time.monotonic() - started
-            self.progress("done", "no changes: every stack is up to date and runs this image; nothing to do")
             return report
         self._confirm(options, report.account_id)
         base, edge, app = self.stacks()
@@ -245,12 +311,17 @@ class AwsDeployer:
             "step 1/3: infrastructure and the release's one-off tasks"
             + (" (first deploy: no services yet)" if first else f" (services stay on {running})"),
         )
-        changed_infra = self._apply_if_changed(app, step1, params, report, create=first)
+        changed = self._apply_if_changed(app, step1, params, report, create=first)
         state = app.state()
         if state is None:
             raise DeployError(f"stack {app.name} is missing after it was applied")
-        if changed_infra or running != tag:
+        inputs = self.one_off_inputs() & {c.logical_id for c in changed}
+        if first or running != tag or inputs:
             self._run_one_off_tasks(state)
+        else:
+            self.progress(
+                "app", "step 2/3: one-off tasks skipped (image, task definitions, database unchanged)"
+            )
         final = render_app_template(self.topology)
         params = self._app_parameters(base_state, edge_state, release=tag, service=tag)
         self.progress("app", f"step 3/3: services to image {tag}")
@@ -263,16 +334,32 @@ class AwsDeployer:
             progress=lambda m: self.progress("rollout", m),
         )  # fmt: skip
         report.outputs = dict(state.outputs)
-        report.gate = self._gate(options, report.outputs)
+        report.release = self.release_of(tag)
+        self._gate_release(options, report, running=running if running != tag else None)
         report.seconds = time.monotonic() - started
+        return report
+
+    def one_off_inputs(self) -> set[str]:
+        """Resources whose change reruns `dbroles` and `migrate` (besides a new image, which brings new
+        migrations and the topology's roles): their task definitions, the database, the role passwords."""
+        ids = {task_definition_id(DB_ROLES_TASK), task_definition_id(MIGRATE_TASK), DATABASE}
+        return ids | {role_password_id(role) for role in self.topology.postgres.roles}
+
+    def _gate_release(self, options: DeployOptions, report: DeployReport, *, running: str | None) -> None:
+        """Run the gate for `report.release` and record its verdict; a failed gate fails the deploy."""
+        assert report.release is not None
+        ledger = self.ledger
+        ledger.put(ReleaseRecord(report.release, PENDING))
+        report.gate = self._gate(options, report.outputs)
+        verdict = SKIPPED if report.gate.skipped else PASSED if report.gate.passed else FAILED
+        report.record = ReleaseRecord(report.release, verdict, detail=report.gate.render())
+        ledger.put(report.record)
         if not report.gate.passed:
             raise DeployError(
-                f"{report.gate.render()}\nthe stack is deployed, but the deploy is marked FAILED",
-                hint=f"redeploy the previous image: --image-tag {running}"
-                if running and running != tag
-                else None,
+                f"{report.gate.render()}\nthe stack is deployed, but release {report.release.id} is marked "
+                "FAILED: a rerun runs the gate again",
+                hint=f"redeploy the previous image: --image-tag {running}" if running else None,
             )
-        return report
 
     def deploy_base(self, options: DeployOptions) -> DeployReport:
         """Only the base stack (ECR repository, artifacts bucket): what CI needs before it can push the image."""
@@ -282,7 +369,7 @@ class AwsDeployer:
         state = base.state()
         template = render_base_template(self.topology)
         if state is None or not state.usable:
-            plan = _creation_plan(base.name, template)
+            plan = _creation_plan(base.name, template, self.topology.region)
         else:
             plan = base.plan(template, {}, create=False)
             if plan.change_set_id:
@@ -321,11 +408,11 @@ class AwsDeployer:
         report: DeployReport,
         *,
         create: bool,
-    ) -> bool:
+    ) -> list[ResourceChange]:
         plan = stack.plan(template, params, create=create)
         if plan.no_changes:
             self.progress(stack.name, "up to date")
-            return False
+            return []
         self.progress(stack.name, f"applying: {plan.summary()}")
         try:
             stack.execute(plan, lambda m: self.progress(stack.name, m))
@@ -334,7 +421,7 @@ class AwsDeployer:
                 self.progress(stack.name, f"FAILED {logical_id} ({kind}): {reason}")
             raise
         report.applied.append(stack.name)
-        return True
+        return plan.changes
 
     def _ready_app_stack(self, app: CloudFormationStack) -> StackState | None:
         state = app.state()
@@ -352,11 +439,19 @@ class AwsDeployer:
         # A stack whose creation rolled back holds nothing and cannot be updated: CloudFormation needs it deleted.
         self.progress(stack.name, "deleting the stack left by a failed first deploy (it holds no resources)")
         stack.client.delete_stack(StackName=stack.name)
-        deadline = time.monotonic() + 1800
-        while (state := stack.state()) is not None and state.status != "DELETE_COMPLETE":
-            if time.monotonic() > deadline:
-                raise DeployError(f"stack {stack.name} still {state.status} after 30 min")
-            time.sleep(2)
+
+        def deleted() -> bool | NotYet:
+            state = stack.state()
+            return (
+                True
+                if state is None or state.status == "DELETE_COMPLETE"
+                else NotYet(f"still {state.status}")
+            )
+
+        try:
+            wait_for(f"stack {stack.name} DELETE_COMPLETE", deleted, timeout=1800, interval=2, max_interval=2)
+        except WaitTimeout as exc:
+            raise DeployError(exc.message) from exc
 
     def _run_one_off_tasks(self, state: StackState) -> None:
         outputs = state.outputs
@@ -381,12 +476,14 @@ class AwsDeployer:
             )
             self.progress("gate", message)
             return GateResult(True, detail=message, skipped=True)
+        gate = self.gate_outputs(outputs) if self.gate_outputs is not None else GateTarget(outputs)
+        outputs = gate.outputs
         health_path = next((s.health_path for s in self.topology.services.values() if s.health_path), "/")
         health = check_health(outputs["ApiUrl"].rstrip("/") + str(health_path))
         self.progress("gate", health.detail)
         if not health.passed:
             return health
-        result = run_scenario_gate(outputs, scenarios_dir=options.scenarios_dir)
+        result = run_scenario_gate(outputs, scenarios_dir=options.scenarios_dir, env=gate.env)
         self.progress("gate", result.render())
         return result
 
@@ -440,10 +537,11 @@ class AwsDeployer:
         return str(lists[0]["PrefixListId"]) if lists else ""
 
 
-def _creation_plan(stack: str, template: Template) -> ChangeSetPlan:
+def _creation_plan(stack: str, template: Template, region: str) -> ChangeSetPlan:
     """The plan of a stack that does not exist yet, read from the template (no change set: --plan creates nothing)."""
     changes = [
         ResourceChange("Add", logical_id, kind)
         for logical_id, kind in sorted(template.resource_types().items())
     ]
+    changes = annotate_changes(changes, {}, {}, template.as_dict(), {}, region=region)
     return ChangeSetPlan(stack, create=True, changes=changes)

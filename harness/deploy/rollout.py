@@ -3,7 +3,6 @@ owner), services moved to the new image and waited on until stable."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from harness.deploy.redact import redact
 from harness.errors import DeployError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 
 Progress = Callable[[str], None]
 POLL_SECONDS = 3.0
@@ -58,17 +58,21 @@ def run_one_off_task(
         raise DeployError(f"{label}: ECS refused the task: {answer['failures']}")
     task_arn = answer["tasks"][0]["taskArn"]
     progress(f"{label}: task {task_arn.rsplit('/', 1)[-1]} started")
-    deadline = time.monotonic() + timeout
-    while True:
-        task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
-        if task.get("lastStatus") == "STOPPED":
-            break
-        if time.monotonic() > deadline:
-            raise DeployError(
-                f"{label}: task still {task.get('lastStatus')} after {timeout:.0f}s",
-                hint=f"logs: {log_group}",
-            )
-        time.sleep(POLL_SECONDS)
+
+    def stopped() -> dict[str, Any] | NotYet:
+        task: dict[str, Any] = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        return task if task.get("lastStatus") == "STOPPED" else NotYet(f"task still {task.get('lastStatus')}")
+
+    try:
+        task = wait_for(
+            f"{label}: task STOPPED",
+            stopped,
+            timeout=timeout,
+            interval=POLL_SECONDS,
+            max_interval=POLL_SECONDS,
+        )
+    except WaitTimeout as exc:
+        raise DeployError(exc.message, hint=f"logs: {log_group}") from exc
     containers = task.get("containers", [])
     codes = [c.get("exitCode") for c in containers]
     if not containers or any(code != 0 for code in codes):
@@ -85,9 +89,10 @@ def wait_services_stable(
     ecs: Any, *, cluster: str, services: Sequence[str], progress: Progress, timeout: float = STABLE_TIMEOUT
 ) -> None:
     """Each service has one deployment whose running count is its desired count (ECS's own "stable")."""
-    deadline = time.monotonic() + timeout
     pending = list(services)
-    while pending:
+
+    def all_stable() -> bool | NotYet:
+        nonlocal pending
         described = ecs.describe_services(cluster=cluster, services=pending)
         if described.get("failures"):
             raise DeployError(f"services not found in cluster {cluster}: {described['failures']}")
@@ -106,10 +111,19 @@ def wait_services_stable(
         for name in sorted(set(pending) - set(still)):
             progress(f"service {name}: stable")
         pending = still
-        if pending and time.monotonic() > deadline:
-            raise DeployError(f"services not stable after {timeout:.0f}s: {', '.join(pending)}")
-        if pending:
-            time.sleep(POLL_SECONDS)
+        return NotYet(f"not stable yet: {', '.join(pending)}") if pending else True
+
+    # Not boto3's `services_stable` waiter: it cannot tell a rollout the circuit breaker FAILED from a slow one.
+    try:
+        wait_for(
+            "ECS services stable",
+            all_stable,
+            timeout=timeout,
+            interval=POLL_SECONDS,
+            max_interval=POLL_SECONDS,
+        )
+    except WaitTimeout as exc:
+        raise DeployError(exc.message) from exc
 
 
 def check_image(ecr: Any, repository: str, tag: str) -> None:

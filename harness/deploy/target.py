@@ -18,11 +18,16 @@ class AwsTarget:
     region: str
     endpoint_url: str | None = None
     profile: str | None = None
+    # fixed keys for an endpoint that accepts any (the rehearsal's stand-in); never real credentials
+    credentials: tuple[str, str] | None = None
 
     @cached_property
     def _session(self) -> Any:
         import boto3
 
+        if self.credentials is not None:
+            key, secret = self.credentials
+            return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret)
         return boto3.session.Session(profile_name=self.profile)
 
     def client(self, service: str, region: str | None = None) -> Any:

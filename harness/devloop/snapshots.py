@@ -340,11 +340,24 @@ def _aws_url(runner: Any) -> str:
     return str(runner.admin_connections()[2].url)
 
 
-def _emulator_request(url: str, method: str, body: bytes | None = None, timeout: float = 120) -> bytes:
+def _control_headers(runner: Any) -> dict[str, str]:
+    """/_harness/state answers only with the stack's control token (harness/emulator/control_guard.py)."""
+    from harness.emulator.control_guard import CONTROL_TOKEN_HEADER, CONTROL_TOKEN_SECRET
+
+    return {CONTROL_TOKEN_HEADER: runner.state.secret(CONTROL_TOKEN_SECRET)}
+
+
+def _emulator_request(
+    url: str,
+    method: str,
+    body: bytes | None = None,
+    timeout: float = 120,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{url}/_harness/state", data=body, method=method)
+    request = urllib.request.Request(f"{url}/_harness/state", data=body, method=method, headers=headers or {})
     if body is not None:
         request.add_header("Content-Type", "application/octet-stream")
     try:
@@ -399,7 +412,7 @@ def save_snapshot(
                 progress("postgres", f"copied {database}")
                 redis_data = _dump_redis(runner, control)
             progress("redis", "copied every key")
-            aws_data = _emulator_request(aws_url, "GET")
+            aws_data = _emulator_request(aws_url, "GET", headers=_control_headers(runner))
             progress("aws", f"copied the emulator's state ({len(aws_data) // 1024} KiB)")
             (partial / REDIS_FILE).write_bytes(redis_data)
             (partial / AWS_FILE).write_bytes(aws_data)
@@ -467,7 +480,7 @@ def load_snapshot(runner: Any, name: str, *, progress: Progress = _no_progress) 
                 hint=f"`harness snapshot delete {name}` removes the rest; import it again from its export file",
             )
         # The emulator first: it is the one that can still refuse (another moto version), before any data goes.
-        _emulator_request(aws_url, "PUT", (path / AWS_FILE).read_bytes())
+        _emulator_request(aws_url, "PUT", (path / AWS_FILE).read_bytes(), headers=_control_headers(runner))
         progress("aws", "state loaded")
         keys = _load_redis(runner, (path / REDIS_FILE).read_bytes())
         progress("redis", f"{keys} key(s) loaded")
@@ -481,7 +494,10 @@ def load_snapshot(runner: Any, name: str, *, progress: Progress = _no_progress) 
     note = ""
     app_state = runner.state.read_json("app.json")
     if app_state.get("inputs") and app_state.get("inputs") != runner.inputs_digest():
-        note = "the snapshot's schema was migrated by other app code: `harness up` (or `harness migrate`) migrates it"
+        note = (
+            "the app's inputs changed since this snapshot's schema was migrated: `harness up` (or `harness "
+            "migrate`) applies any migration it lacks"
+        )
     return LoadReport(name, time.monotonic() - started, keys, provisioned, restarted, note)
 
 

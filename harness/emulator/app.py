@@ -7,7 +7,9 @@ Outermost first:
    `/_harness/state`.
 1. `HarnessControlMiddleware`: answers `/_harness/...` itself; nothing there reaches moto.
 2. `RequestGateMiddleware`: every AWS request holds the request gate shared until its response is closed,
-   and changing requests mark the state dirty, which schedules a snapshot.
+   and changing requests mark the state dirty. A changing request's response is buffered and released only
+   once a snapshot holding the change is on disk (`EmulatorRuntime.persist`: acknowledged means durable);
+   with `--async-snapshots` it schedules a background snapshot instead.
 3. `SesV2PathShapes`: old-shape SES v2 requests rewritten, and v1's identity state given to v2
    (harness/emulator/ses_identities.py); then `SesCaptureMiddleware`: records what moto's SES forgets about accepted sends.
 4. `checks`: AWS-faithful checks added by later work (Cognito SECRET_HASH, SigV4 presigned URLs, ...).
@@ -68,25 +70,44 @@ class RequestGateMiddleware:
         self.runtime.gate.enter_shared()
         try:
             result = self.app(environ, start_response)
+            changed = mutating or bool(environ.get(STATE_CHANGED_KEY))
+            if changed and self.runtime.config.sync_snapshots:
+                # start_response only recorded the headers: nothing reaches the client before the return
+                body = _drain(result)
         except BaseException:
             self._finish(mutating or bool(environ.get(STATE_CHANGED_KEY)))
             raise
-        return _GatedResponse(result, lambda: self._finish(mutating or bool(environ.get(STATE_CHANGED_KEY))))
+        if not (changed and self.runtime.config.sync_snapshots):
+            return _GatedResponse(
+                result, lambda: self._finish(changed or bool(environ.get(STATE_CHANGED_KEY)))
+            )
+        number = self._finish(True)
+        if number is not None:
+            self.runtime.persist(number)
+        return body
 
-    def _finish(self, mutating: bool) -> None:
+    def _finish(self, mutating: bool) -> int | None:
         try:
-            if mutating:
-                self.runtime.note_mutation()
+            return self.runtime.note_mutation() if mutating else None
         finally:
             self.runtime.gate.leave_shared()
+
+
+def _drain(result: Iterable[bytes]) -> list[bytes]:
+    try:
+        return list(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
 
 
 class _GatedResponse:
     """A response body that runs `on_close` once, when the server closes it (after the last byte)."""
 
-    def __init__(self, result: Iterable[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(self, result: Iterable[bytes], on_close: Callable[[], object]) -> None:
         self._result = result
-        self._on_close: Callable[[], None] | None = on_close
+        self._on_close: Callable[[], object] | None = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._result)

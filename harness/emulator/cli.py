@@ -66,6 +66,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         default=SNAPSHOT_MAX_DELAY_SECONDS,
         help=f"and at most this long after the first unsaved one (default {SNAPSHOT_MAX_DELAY_SECONDS})",
     )
+    parser.add_argument(
+        "--async-snapshots",
+        action="store_true",
+        help="answer changing requests before their snapshot is on disk (faster; a SIGKILL then loses the "
+        "last second of changes)",
+    )
     parser.add_argument("--no-prewarm", action="store_true", help="do not preload the app's services")
     parser.add_argument("--quiet", action="store_true", help="no access log line per request")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -122,6 +128,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, str]:
         account_id=args.account_id,
         snapshot_quiet_seconds=args.snapshot_quiet,
         snapshot_max_delay_seconds=args.snapshot_max_delay,
+        sync_snapshots=not args.async_snapshots,
         prewarm=not args.no_prewarm,
         access_log=not args.quiet,
         fidelity=fidelity_config,

@@ -13,8 +13,10 @@ DEFAULT_REGION = "me-south-1"
 # topology.toml's local account (LocalStack's default too); moto's own default is 123456789012
 DEFAULT_ACCOUNT_ID = "000000000000"
 
-# Snapshot timing: save once changes settle for SNAPSHOT_QUIET_SECONDS, and at the latest
-# SNAPSHOT_MAX_DELAY_SECONDS after the first unsaved change, so a SIGKILL loses about a second at most.
+# Durability: a changing request is answered only once a snapshot holding its change is on disk (group
+# commit: concurrent requests share one snapshot), so a SIGKILL loses nothing acknowledged. With
+# `sync_snapshots` off (`--async-snapshots`), snapshots run in the background: once changes settle for
+# SNAPSHOT_QUIET_SECONDS, and at the latest SNAPSHOT_MAX_DELAY_SECONDS after the first unsaved change.
 SNAPSHOT_QUIET_SECONDS = 0.5
 SNAPSHOT_MAX_DELAY_SECONDS = 1.0
 SNAPSHOT_RETRY_SECONDS = 2.0
@@ -44,6 +46,7 @@ class EmulatorConfig:
     account_id: str = DEFAULT_ACCOUNT_ID
     snapshot_quiet_seconds: float = SNAPSHOT_QUIET_SECONDS
     snapshot_max_delay_seconds: float = SNAPSHOT_MAX_DELAY_SECONDS
+    sync_snapshots: bool = True  # answer a changing request only after its snapshot is on disk
     prewarm: bool = True
     access_log: bool = True
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)  # AWS-faithful checks (all on)

@@ -69,13 +69,15 @@ class RestoreReport:
     ms: float = 0.0
     moved_aside: str | None = None
     problem: str | None = None
+    from_previous: str | None = None  # the `.prev` file restored instead of an unreadable state file
 
 
 class EmulatorRuntime:
     """Owns the request gate, the captured mail and the state file of one emulator process.
 
-    The WSGI middlewares call `note_mutation()` for every changing request; a background thread then
-    snapshots (see `SnapshotScheduler`). `close()` takes the final snapshot and keeps requests out for good.
+    The WSGI middlewares call `note_mutation()` for every changing request, then `persist()` before they
+    answer it (synchronous snapshots, group commit); with `sync_snapshots` off a background thread snapshots
+    instead (see `SnapshotScheduler`). `close()` takes the final snapshot and keeps requests out for good.
     """
 
     def __init__(self, config: EmulatorConfig, moto_state: MotoState | None = None) -> None:
@@ -109,14 +111,33 @@ class EmulatorRuntime:
             return self.restore_report
         started = time.perf_counter()
         try:
-            contents = self._file.read()
-            if contents is None:
+            restored = self._load(self._file)
+            if restored is None:
                 return self.restore_report
-            self._check_header(contents.header)
-            restored = self._moto.restore(contents.body)
-            self.mail.load(restored.extras.get(_MAIL_EXTRA) or {})
-        except Exception as exc:  # whatever is wrong with the file, start empty
+        except Exception as exc:  # whatever is wrong with the file: the previous snapshot, or start empty
+            previous = self._file.previous
             self._set_aside(exc)
+            if not previous.exists():
+                return self.restore_report
+            try:
+                restored = self._load(previous)
+                assert restored is not None
+            except Exception as prev_exc:
+                self._moto.reset()
+                self.mail.clear()
+                log.error(
+                    "AWS emulator: the previous snapshot %s is unreadable too (%s)", previous.path, prev_exc
+                )
+                return self.restore_report
+            self.restore_report.restored = True
+            self.restore_report.backends = restored.backends
+            self.restore_report.from_previous = str(previous.path)
+            self.restore_report.ms = (time.perf_counter() - started) * 1000
+            log.warning(
+                "AWS emulator: restored the previous snapshot %s instead (changes after it are lost)",
+                previous.path,
+            )
+            self._mark_unsaved()  # the next snapshot rewrites the state file from what was restored
             return self.restore_report
         self.restore_report = RestoreReport(
             restored=True, backends=restored.backends, ms=(time.perf_counter() - started) * 1000
@@ -128,6 +149,19 @@ class EmulatorRuntime:
             self.restore_report.ms,
         )
         return self.restore_report
+
+    def _load(self, file: StateFile) -> Any:
+        contents = file.read()
+        if contents is None:
+            return None
+        self._check_header(contents.header)
+        restored = self._moto.restore(contents.body)
+        self.mail.load(restored.extras.get(_MAIL_EXTRA) or {})
+        return restored
+
+    def _mark_unsaved(self) -> None:
+        with self._counter_lock:
+            self._mutations += 1
 
     def start_background(self) -> None:
         """Start the snapshot thread (after `restore`, before serving)."""
@@ -152,12 +186,38 @@ class EmulatorRuntime:
 
     # -- called by the middlewares --------------------------------------------------------------------
 
-    def note_mutation(self) -> None:
-        """Record that a request may have changed state (call it before leaving the gate)."""
+    def note_mutation(self) -> int:
+        """Record that a request may have changed state (call it before leaving the gate); returns the
+        change's number, for `persist`."""
         with self._counter_lock:
             self._mutations += 1
-        if self._persistence_enabled():
+            number = self._mutations
+        if self._persistence_enabled() and not self.config.sync_snapshots:
             self._scheduler.changed()
+        return number
+
+    def persist(self, number: int, wait: float = SNAPSHOT_WAIT_SECONDS) -> None:
+        """Return once a snapshot holding change `number` is on disk (call it after leaving the gate).
+
+        Group commit: requests that finish while a snapshot is being written wait for it and then find their
+        change saved by the next one, so concurrent changes share snapshots. If the snapshot fails (disk
+        full), the error is logged and reported by `/_harness/health`, and the background scheduler retries.
+        """
+        if not self._persistence_enabled() or not self.config.sync_snapshots:
+            return
+        with self._snapshot_lock:
+            with self._counter_lock:
+                if self._saved_mutations >= number:
+                    return
+            started = time.perf_counter()
+            try:
+                with self.gate.exclusive(wait):
+                    captured = self._capture()
+                self._write_snapshot(started, captured)
+            except StateError as exc:
+                self._last_error = str(exc)
+                log.error("AWS emulator: snapshot failed, the change is in memory only for now: %s", exc)
+                self._scheduler.changed()
 
     @property
     def dirty(self) -> bool:
@@ -186,6 +246,8 @@ class EmulatorRuntime:
             self._moto.reset()
             self.mail.clear()
             deleted = self._file.delete() if self._file else False
+            if self._file:
+                self._file.previous.delete()
             if deleted and self._persistence_off and self._file:
                 self._persistence_off = None  # the unmovable file is gone, so saving is safe again
             with self._counter_lock:
@@ -219,6 +281,8 @@ class EmulatorRuntime:
                 "restore_ms": round(self.restore_report.ms, 2),
                 "moved_aside": self.restore_report.moved_aside,
                 "restore_problem": self.restore_report.problem,
+                "restored_from_previous": self.restore_report.from_previous,
+                "synchronous": self.config.sync_snapshots,
             },
         }
 

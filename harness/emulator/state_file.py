@@ -3,6 +3,10 @@
 Layout: `MAGIC`, the header length (8 bytes, big endian), the header (UTF-8 JSON), the pickled state. The
 header says which format and moto version wrote the file, so an incompatible file is recognised before
 anything is unpickled.
+
+Each write keeps the file it replaces as `<file>.prev` (hard link, then rename: some good file is always in
+place), so a file that is torn or corrupted after it was written — a disk or copy gone wrong — still leaves
+the previous snapshot to start from (`EmulatorRuntime.restore`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ class StateFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @property
+    def previous(self) -> StateFile:
+        """The snapshot before the current one (`<file>.prev`)."""
+        return StateFile(self.path.with_name(f"{self.path.name}.prev"))
 
     def exists(self) -> bool:
         """Whether the file is there."""
@@ -85,6 +94,7 @@ class StateFile:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            self._keep_previous()
             os.replace(tmp, self.path)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -95,6 +105,15 @@ class StateFile:
             ) from exc
         self._fsync_dir()
         return len(data)
+
+    def _keep_previous(self) -> None:
+        if not self.path.exists():
+            return
+        link = self.path.with_name(f".{self.path.name}.prev-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        os.link(self.path, link)
+        os.replace(link, self.previous.path)
 
     def move_aside(self) -> Path:
         """Rename the file to `<file>.corrupt-<UTC timestamp>` (never overwriting) and return the new path."""

@@ -18,7 +18,9 @@ OUTPUTS_FILE = "outputs.json"
 def fingerprint(topology: Topology, infra: Infrastructure) -> str:
     """Changes when anything provisioning depends on changes (topology content, endpoints)."""
     doc = {
-        "topology": topology.model_dump(mode="json", exclude={"source"}),
+        "topology": topology.model_dump(
+            mode="json", exclude={"source", "console"}
+        ),  # the console: nothing to provision
         "endpoints": [infra.postgres.endpoint, infra.redis.endpoint, infra.aws.url],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

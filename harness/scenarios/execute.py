@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 from harness.scenarios import registry
 from harness.scenarios.matchers import Expected, check, render_expected, show
 from harness.scenarios.paths import Missing, parse_path, resolve
@@ -77,19 +78,22 @@ class Attempt:
 
 
 def poll(attempt: Callable[[], Attempt], within: float | None) -> tuple[Attempt, int, float]:
-    """Try until the attempt has no problems or `within` seconds passed (backoff 50 ms -> 1 s)."""
+    """Try until the attempt has no problems or `within` seconds passed (backoff 50 ms -> 1 s); the last
+    attempt, how many there were and how long it took (harness.readiness.wait_for)."""
     started = time.monotonic()
-    deadline = started + (within or 0.0)
-    delay = 0.05
     tries = 0
-    while True:
+
+    def holds() -> Attempt | NotYet:
+        nonlocal tries
         tries += 1
         result = attempt()
-        now = time.monotonic()
-        if not result.problems or now >= deadline:
-            return result, tries, now - started
-        time.sleep(min(delay, deadline - now))
-        delay = min(delay * 2, 1.0)
+        return NotYet("; ".join(result.problems), seen=result) if result.problems else result
+
+    try:
+        result = wait_for("step", holds, timeout=within or 0.0, max_interval=1.0)
+    except WaitTimeout as exc:
+        result = exc.last
+    return result, tries, time.monotonic() - started
 
 
 def finish(result: Attempt, tries: int, waited: float) -> dict[str, Any]:

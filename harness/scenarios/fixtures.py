@@ -11,10 +11,10 @@ def test_order_mail(tenant_factory, api_client, inbox):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 from harness.errors import ScenarioError
+from harness.readiness import NotYet, WaitTimeout, wait_for
 from harness.scenarios.actors import Actor, ActorFactory, TenantHandle
 from harness.scenarios.probes.email import Inbox, Mail
 from harness.scenarios.runner import ScenarioSession, new_run_id
@@ -63,17 +63,16 @@ class ActorInbox:
     def wait_for(self, to: Actor | str, *, subject_contains: str = "", within: float = 15.0) -> Mail:
         """The first message to `to` whose subject contains `subject_contains` (polling up to `within` s)."""
         address = to.email if isinstance(to, Actor) else to
-        deadline = time.monotonic() + within
-        delay = 0.05
-        while True:
-            found = [m for m in self.inbox.messages(address) if subject_contains in m.subject]
-            if found:
-                return found[0]
-            if time.monotonic() + delay > deadline:
-                seen = [m.subject for m in self.inbox.messages(address)]
-                raise ScenarioError(
-                    f"no email to {address} with {subject_contains!r} in the subject within {within}s "
-                    f"(subjects seen: {seen or 'none'})"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+
+        def arrived() -> Mail | NotYet:
+            messages = self.inbox.messages(address)
+            found = [m for m in messages if subject_contains in m.subject]
+            return found[0] if found else NotYet(f"subjects seen: {[m.subject for m in messages] or 'none'}")
+
+        try:
+            return wait_for(
+                f"an email to {address} with {subject_contains!r} in the subject", arrived, timeout=within,
+                max_interval=1.0,
+            )  # fmt: skip
+        except WaitTimeout as exc:
+            raise ScenarioError(exc.message) from exc

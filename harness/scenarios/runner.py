@@ -117,6 +117,13 @@ class ScenarioRun:
             self.report.cleanup_problems = self.factory.cleanup()
             timings["cleanup_s"] = time.perf_counter() - clock
         self.report.variables = {k: self.context.variables[k] for k in self._reported_variables()}
+        if self.target.report_dir is not None:
+            from harness.scenarios.last_run import save_last_run
+
+            try:
+                save_last_run(self.target.report_dir, self.report, self.masker, timings, self.started_at)
+            except OSError:
+                pass  # the console's copy of the report is a convenience; the run's result stands
         if self.report.failed:
             raise ScenarioFailed(self.report, self.masker)
         return ScenarioResult(

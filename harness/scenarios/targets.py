@@ -200,6 +200,7 @@ class Target:
     tasks: TaskProbe | None = None
     monitor: RedisMonitor | None = None
     secrets: list[str] = field(default_factory=list, repr=False)
+    report_dir: Path | None = None  # local: the state dir's scenario-reports/ (the console's Scenarios page)
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _connect: Callable[[registry.Connection], Any] | None = None
     _connected: dict[str, Any] = field(default_factory=dict)
@@ -263,6 +264,7 @@ def local_target(stack: RunningStack, *, with_monitor: bool = True) -> Target:
         database=database,
         redis=redis_keys,
         secrets=[env.get("COGNITO_CLIENT_SECRET", ""), env["APP_SECRET_KEY"], stack.redis.password],
+        report_dir=stack.state.root / "scenario-reports",
     )
     target._closers += [inbox.close, database.close, redis_keys.close]
     target._connect = lambda connection: connection.local(stack) if connection.local else None

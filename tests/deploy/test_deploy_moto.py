@@ -129,6 +129,26 @@ def test_a_new_image_migrates_before_the_services_move(endpoint: Endpoint) -> No
     assert proc.returncode == 1 and "image saas-backend:v3 is not in ECR" in proc.stderr
 
 
+def test_a_desired_count_change_shows_old_and_new_values_and_its_cost(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    changed = _topology(tmp_path, "deploy.backend.desired_count = 3")
+    proc = endpoint.harness("--env", "staging", "--plan", topology=changed)
+    assert proc.returncode == 0, proc.stderr
+    assert "DesiredCount: 2 → 3" in proc.stderr
+    # one more task of 0.5 vCPU / 1 GB: (0.5 x $0.04456 + 1 x $0.00489) x 730 h = $19.83 (harness/deploy/prices.py)
+    assert "+$19.83/mo: BackendService DesiredCount 2 → 3" in proc.stderr
+    proc = endpoint.harness("--env", "staging", "--plan", "--json", topology=changed)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    app = next(stack for stack in plan["stacks"] if stack["stack"] == "saas-staging")
+    backend = next(change for change in app["changes"] if change["logical_id"] == "BackendService")
+    assert backend["type"] == "AWS::ECS::Service" and backend["action"] == "Modify"
+    assert {"path": "DesiredCount", "old": 2, "new": 3} in backend["properties"]
+    assert backend["usd_month_delta"] == 19.83
+    assert plan["cost_delta_usd_month"] == 19.83
+
+
 def test_a_topology_change_produces_the_expected_change_set(endpoint: Endpoint, tmp_path: Path) -> None:
     changed = _topology(tmp_path, "deploy.alarms.cpu_percent = 75")
     proc = endpoint.harness("--env", "staging", "--plan", topology=changed)
@@ -137,8 +157,12 @@ def test_a_topology_change_produces_the_expected_change_set(endpoint: Endpoint, 
     assert sorted(modified) == ["BackendServiceCpuHigh", "DatabaseCpuHigh", "WorkerServiceCpuHigh"]
     assert "stack saas-staging: update — 3 to modify" in proc.stderr
     assert "stack saas-staging-base: update — no changes" in proc.stderr
+    # the one knob moves three alarms, and the plan says so
+    assert len(re.findall(r"^\s+Threshold: 80(?:\.0)? → 75(?:\.0)?$", proc.stderr, re.M)) == 3
     proc = endpoint.harness(*DEPLOY, topology=changed)
     assert proc.returncode == 0, proc.stderr
+    # no new image, no task definition or database change: dbroles and migrate do not run again
+    assert "one-off tasks skipped" in proc.stderr and "database roles: done" not in proc.stderr
     proc = endpoint.harness(*DEPLOY, topology=changed)
     assert "no-op" in proc.stderr
 

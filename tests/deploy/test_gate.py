@@ -55,7 +55,10 @@ def test_gate_names_the_failing_scenario(tmp_path: Path) -> None:
     )
     result = run_scenario_gate({"ApiUrl": "x"}, scenarios_dir=directory, extra_args=WITHOUT_ENGINE)
     assert not result.passed
-    assert result.failed == ("test_scenarios::test_second_tenant_sees_nothing",)
+    assert len(result.failed) == 1
+    name, reason = result.failed[0].split(": ", 1)
+    assert name == "test_scenarios::test_second_tenant_sees_nothing"
+    assert "assert False" in reason  # the failure's first line, so the gate says why
     assert "test_second_tenant_sees_nothing" in result.render()
 
 

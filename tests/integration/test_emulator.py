@@ -342,6 +342,45 @@ def test_change_survives_sigkill_once_snapshotted(emulators: EmulatorFactory) ->
     assert [m["id"] for m in restarted.messages()] == [provisioned.message_id]
 
 
+def test_every_acknowledged_change_survives_an_immediate_sigkill(emulators: EmulatorFactory) -> None:
+    """No waiting for a snapshot: an answered request is on disk (the emulator snapshots before answering)."""
+    emulator = emulators.start()
+    provisioned = provision(emulator)
+    emulator.client("s3").put_object(Bucket=provisioned.bucket, Key="tenant-3/just-now.txt", Body=b"now")
+    emulator.client("cognito-idp").admin_create_user(
+        UserPoolId=provisioned.pool_id, Username="just-signed-up@example.test", MessageAction="SUPPRESS"
+    )
+    assert emulator.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    restarted = emulators.start()
+    assert restarted.health()["persistence"]["synchronous"] is True
+    body = restarted.client("s3").get_object(Bucket=provisioned.bucket, Key="tenant-3/just-now.txt")["Body"]
+    assert body.read() == b"now"
+    user = restarted.client("cognito-idp").admin_get_user(
+        UserPoolId=provisioned.pool_id, Username="just-signed-up@example.test"
+    )
+    assert user["Username"] == "just-signed-up@example.test"
+
+
+def test_a_torn_state_file_starts_from_the_previous_snapshot_and_says_so(emulators: EmulatorFactory) -> None:
+    emulator = emulators.start()
+    provisioned = provision(emulator)
+    emulator.client("s3").put_object(Bucket=provisioned.bucket, Key="tenant-4/last.txt", Body=b"last")
+    assert emulator.stop(signal.SIGKILL) == -signal.SIGKILL
+    previous = emulators.state_file.with_name(emulators.state_file.name + ".prev")
+    assert previous.exists()
+    torn = emulators.state_file.read_bytes()[:200]
+    emulators.state_file.write_bytes(torn)
+
+    restarted = emulators.start()
+    health = restarted.health()
+    assert health["restored"] is True
+    assert health["persistence"]["restored_from_previous"] == str(previous)
+    assert Path(health["persistence"]["moved_aside"]).read_bytes() == torn
+    assert "restored the previous snapshot" in restarted.log()
+    assert_provisioned(restarted, provisioned)  # everything before the last change
+
+
 def state_file_bytes(header: bytes, body: bytes) -> bytes:
     return b"harness-aws-emulator-state\n" + struct.pack(">Q", len(header)) + header + body
 

@@ -99,3 +99,39 @@ def test_stack_not_up_is_a_clear_503(client: TestClient) -> None:
     response = client.get("/api/mail")
     assert response.status_code == 503
     assert "harness up" in response.json()["hint"]
+
+
+def test_the_console_never_triggers_provisioning() -> None:
+    from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
+    from harness.provision.outputs import fingerprint
+    from harness.topology import Console
+
+    topology = load_topology(ROOT / "topology.toml")
+    infra = Infrastructure(
+        PostgresConnection("127.0.0.1", 5432, "postgres", "pw"),
+        RedisConnection("127.0.0.1", 6379, "default", "pw"),
+        AwsConnection("http://127.0.0.1:4566", "me-south-1"),
+    )
+    moved = topology.model_copy(update={"console": Console(port=9999)})
+    off = topology.model_copy(update={"console": Console(enabled=False)})
+    assert fingerprint(topology, infra) == fingerprint(moved, infra) == fingerprint(off, infra)
+
+
+def test_the_last_scenario_run_is_kept_per_file_masked(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from harness.scenarios.last_run import save_last_run
+    from harness.scenarios.report import Masker, ScenarioReport, StepRecord
+
+    report = ScenarioReport("orders", "scenarios/orders.yaml", "local", "run1")
+    report.steps = [StepRecord(1, "sign in with s3cr3t-value", "scenarios/orders.yaml:9", "passed")]
+    report.steps.append(StepRecord(2, "order", "scenarios/orders.yaml:14", "failed"))
+    report.failed_step, report.error = report.steps[1], "boom with s3cr3t-value"
+    path = save_last_run(tmp_path, report, Masker(["s3cr3t-value"]), {"steps_s": 1.5}, datetime.now(UTC))
+    text = path.read_text()
+    assert "s3cr3t-value" not in text
+    saved = json.loads(text)
+    assert saved["passed"] is False and saved["file"] == "scenarios/orders.yaml"
+    assert [s["status"] for s in saved["steps"]] == ["passed", "failed"] and saved["steps"][1]["error"]
+    assert path.name == "scenarios_orders.yaml.json"

@@ -42,10 +42,10 @@ class FakeAws:
 
 
 def make_app(
-    tmp_path: Path | None = None, aws: WSGIApplication | None = None
+    tmp_path: Path | None = None, aws: WSGIApplication | None = None, *, sync_snapshots: bool = True
 ) -> tuple[Client, EmulatorRuntime]:
     state_file = tmp_path / "state.pickle" if tmp_path else None
-    runtime = EmulatorRuntime(EmulatorConfig(state_file=state_file))
+    runtime = EmulatorRuntime(EmulatorConfig(state_file=state_file, sync_snapshots=sync_snapshots))
     aws = aws or FakeAws()
     if isinstance(aws, FakeAws):
         aws.runtime = runtime
@@ -92,7 +92,7 @@ def test_aws_paths_that_merely_look_similar_reach_moto() -> None:
 
 def test_requests_hold_the_gate_and_changes_mark_state_dirty(tmp_path: Path) -> None:
     aws = FakeAws()
-    client, runtime = make_app(tmp_path, aws)
+    client, runtime = make_app(tmp_path, aws, sync_snapshots=False)
     # buffered: the body is read and closed as a real server does, which is when the gate is left
     assert client.get("/bucket", buffered=True).status_code == 200
     assert aws.gate_users == [1]
@@ -102,6 +102,21 @@ def test_requests_hold_the_gate_and_changes_mark_state_dirty(tmp_path: Path) -> 
     assert runtime.dirty
     assert client.post("/_harness/snapshot").status_code == 200
     assert not runtime.dirty
+
+
+def test_a_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
+    aws = FakeAws()
+    client, runtime = make_app(tmp_path, aws)
+    assert client.get("/bucket", buffered=True).status_code == 200
+    assert not (tmp_path / "state.pickle").exists()  # a read writes nothing
+    assert client.put("/bucket/key", data=b"x", buffered=True).status_code == 200
+    assert (tmp_path / "state.pickle").exists()
+    assert not runtime.dirty
+    assert runtime.gate.active_requests == 0
+    snapshots = runtime.health()["persistence"]["snapshots"]
+    assert client.put("/bucket/key2", data=b"y", buffered=True).status_code == 200
+    assert runtime.health()["persistence"]["snapshots"] == snapshots + 1
+    assert (tmp_path / "state.pickle.prev").exists()  # the snapshot it replaced
 
 
 def test_a_crashing_handler_still_leaves_the_gate(tmp_path: Path) -> None:

@@ -244,6 +244,37 @@ def test_runtime_moves_an_incompatible_file_aside(
     assert subject.snapshot().bytes > 0  # persistence goes on with a fresh file
 
 
+def test_a_torn_state_file_falls_back_to_the_previous_snapshot(
+    aws: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.pickle"
+    writer = runtime(path)
+    ids = provision()
+    writer.note_mutation()
+    writer.snapshot()  # becomes the previous snapshot with the next write
+    client("s3").create_bucket(Bucket="later", CreateBucketConfiguration={"LocationConstraint": REGION})
+    writer.note_mutation()
+    writer.snapshot()
+    previous = tmp_path / "state.pickle.prev"
+    assert previous.exists()
+    path.write_bytes(path.read_bytes()[:40])  # the current file torn after it was written
+    MotoState(ACCOUNT).reset()  # a new process: nothing in memory
+
+    subject = runtime(path)
+    with caplog.at_level(logging.WARNING):
+        report = subject.restore()
+    assert report.restored is True
+    assert report.from_previous == str(previous)
+    assert report.problem
+    assert report.moved_aside is not None and Path(report.moved_aside).exists()
+    assert subject.health()["persistence"]["restored_from_previous"] == str(previous)
+    assert_provisioned(ids)
+    assert "later" not in [b["Name"] for b in client("s3").list_buckets()["Buckets"]]
+    assert any("previous snapshot" in r.getMessage() for r in caplog.records)
+    subject.note_mutation()
+    assert subject.snapshot().bytes > 0  # and persistence goes on
+
+
 def test_snapshot_without_a_state_file_explains_itself() -> None:
     subject = EmulatorRuntime(EmulatorConfig(state_file=None))
     with pytest.raises(StateError, match="--state-file"):

@@ -18,6 +18,7 @@ from harness.backends.docker.engine import (
 from harness.backends.docker.project import HOST, DockerProject
 from harness.connections import AwsConnection, PostgresConnection, RedisConnection
 from harness.errors import PortInUseError, ServiceStartError
+from harness.heartbeat import HEARTBEAT_ENV, heartbeat_text_problem
 from harness.readiness import AllOf, CallableCheck, HttpOk, Readiness
 from harness.topology import Service
 
@@ -37,7 +38,7 @@ PG_START_TIMEOUT = 60.0
 REDIS_START_TIMEOUT = 30.0
 AWS_START_TIMEOUT = 90.0
 APP_START_TIMEOUT = 90.0
-CELERY_READY_MARKER = " ready."
+CONTAINER_HEARTBEAT_FILE = "/tmp/worker.heartbeat"  # the worker's WORKER_HEARTBEAT_FILE inside its container
 LAUNCHER = ("python", "-m", "harness.backends.docker.launcher")
 
 
@@ -366,6 +367,17 @@ class AppContainer(ContainerService):
     def prepare(self) -> None:
         ensure_app_image(self.project.project_dir)
 
+    def stale_reason(self) -> str | None:
+        """No live reload in the container: when the app's inputs changed, the image it runs is not the one
+        they make now (its tag is their digest), so `up` restarts it on a freshly built image."""
+        container = self._container()
+        if container is None or container.status != "running":
+            return None
+        running = str(container.attrs.get("Config", {}).get("Image", ""))
+        if running and running != self.image:
+            return f"the app's code or dependencies changed since it started (image {running} → {self.image})"
+        return None
+
     def argv(self) -> list[str]:
         if self.service.kind == "asgi":
             return [
@@ -374,14 +386,17 @@ class AppContainer(ContainerService):
             ]  # fmt: skip
         return [
             "python", "-m", "celery", "-A", self.service.app, "worker",
-            "--loglevel", "INFO", "--concurrency", "2", "--hostname", f"{self.name}@%h",
+            "--loglevel", "INFO", "--concurrency", str(self.service.worker_concurrency), "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
 
     def command(self) -> list[str]:
         return launcher_command(self.aws_port, self.argv())
 
     def environment(self) -> dict[str, str]:
-        return {**self.contract, "PYTHONUNBUFFERED": "1"}
+        env = {**self.contract, "PYTHONUNBUFFERED": "1"}
+        if self.service.kind == "celery":
+            env[HEARTBEAT_ENV] = CONTAINER_HEARTBEAT_FILE
+        return env
 
     def readiness(self) -> Readiness:
         if self.port is not None and self.service.health_path is not None:
@@ -389,23 +404,29 @@ class AppContainer(ContainerService):
 
         return AllOf(
             (
-                CallableCheck(f"container {self.container_name} logs 'ready.'", self._worker_logged_ready),
+                CallableCheck(
+                    f"{CONTAINER_HEARTBEAT_FILE} in the container says ready", self._worker_heartbeat
+                ),
                 CallableCheck("celery inspect ping (in the container) answers pong", self._worker_ping),
             )
         )
 
     def health(self) -> str | None:
-        """Quick check for `status`: HTTP health, or the worker container running and ready (no ping)."""
+        """Quick check for `status`: HTTP health, or the worker's own heartbeat in its container (no ping)."""
         if self.port is not None and self.service.health_path is not None:
             return self.readiness().check()
-        return self._worker_logged_ready()
+        return self._worker_heartbeat()
 
-    def _worker_logged_ready(self) -> str | None:
+    def _worker_heartbeat(self) -> str | None:
         container = self._container()
         if container is None or container.status != "running":
             return "the worker container is not running"
-        logs = container.logs(tail=400).decode("utf-8", "replace")
-        return None if CELERY_READY_MARKER in logs else "the worker has not logged 'ready.' yet"
+        code, output = container.exec_run(["cat", CONTAINER_HEARTBEAT_FILE])
+        if code != 0:
+            return f"no heartbeat yet ({CONTAINER_HEARTBEAT_FILE} in {self.container_name})"
+        where = f"{self.container_name}:{CONTAINER_HEARTBEAT_FILE}"
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
+        return heartbeat_text_problem(text, where)
 
     def _worker_ping(self) -> str | None:
         """`celery inspect ping` to this worker from inside its container, as the worker's own Redis user."""

@@ -23,6 +23,7 @@ from locust import events
 from locust.env import Environment
 
 from harness.errors import HarnessError
+from harness.readiness import NotYet, wait_for
 from harness.scenarios.load.audits import final_audits, finding_json
 from harness.scenarios.load.collector import Collector, Counts
 from harness.scenarios.load.options import LoadOptions
@@ -193,15 +194,20 @@ def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str 
             )
             processes = _spawn_workers(options, options.master_port)
             wanted = options.workers + expect_workers
-            deadline = time.monotonic() + WORKERS_JOIN_S
-            while len(runner.clients.ready) < wanted:
-                if time.monotonic() > deadline:
-                    raise HarnessError(
-                        f"only {len(runner.clients.ready)} of {wanted} load worker(s) joined within {WORKERS_JOIN_S} s",
-                        hint="a worker on another machine joins with: harness scenarios load PATH --worker "
-                        f"--master-host THIS_HOST --master-port {options.master_port}",
-                    )
-                gevent.sleep(0.2)
+            wait_for(
+                f"{wanted} load worker(s) joined",
+                lambda: (
+                    True
+                    if len(runner.clients.ready) >= wanted
+                    else NotYet(f"{len(runner.clients.ready)} joined")
+                ),
+                timeout=WORKERS_JOIN_S,
+                interval=0.2,
+                max_interval=0.2,
+                sleep=gevent.sleep,  # cooperative: the master's greenlets accept the workers meanwhile
+                hint="a worker on another machine joins with: harness scenarios load PATH --worker "
+                f"--master-host THIS_HOST --master-port {options.master_port}",
+            )
         else:
             runner = env.create_local_runner()
         if options.ui:

@@ -21,7 +21,8 @@ def test_health_reports_each_dependency(http: httpx.Client) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert {name: check["ok"] for name, check in body["checks"].items()} == {"database": True, "redis": True}
+    checks = {name: check["ok"] for name, check in body["checks"].items()}
+    assert checks == {"database": True, "redis": True, "s3": True, "cognito": True}
 
 
 @pytest.mark.parametrize(

@@ -25,24 +25,29 @@ async def hangs() -> None:
     await asyncio.sleep(60)
 
 
-@pytest.mark.parametrize(
-    ("database", "redis", "status", "down"),
-    [(ok, ok, 200, set()), (ok, refused, 503, {"redis"}), (refused, ok, 503, {"database"})],
-)
-def test_health_status(
-    monkeypatch: pytest.MonkeyPatch, database: object, redis: object, status: int, down: set[str]
+@pytest.mark.parametrize("down", [set(), {"redis"}, {"database"}, {"s3"}, {"cognito"}, {"s3", "redis"}])
+def test_health_names_every_dependency_and_answers_503_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch, down: set[str]
 ) -> None:
-    monkeypatch.setattr(health, "_database", database)
-    monkeypatch.setattr(health, "_redis", redis)
+    for name, probe in (
+        ("database", "_database"),
+        ("redis", "_redis"),
+        ("s3", "_s3"),
+        ("cognito", "_cognito"),
+    ):
+        monkeypatch.setattr(health, probe, refused if name in down else ok)
     response = asyncio.run(health.health())
     body = json.loads(response.body)
-    assert response.status_code == status
+    assert set(body["checks"]) == {"database", "redis", "s3", "cognito"}
     assert {name for name, check in body["checks"].items() if not check["ok"]} == down
+    assert response.status_code == (503 if down else 200)
+    assert ("retry-after" in response.headers) is bool(down)
 
 
 def test_health_does_not_hang_on_a_stuck_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(health, "CHECK_TIMEOUT_SECONDS", 0.05)
-    monkeypatch.setattr(health, "_database", ok)
+    for probe in ("_database", "_s3", "_cognito"):
+        monkeypatch.setattr(health, probe, ok)
     monkeypatch.setattr(health, "_redis", hangs)
     response = asyncio.run(health.health())
     assert response.status_code == 503
