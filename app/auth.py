@@ -17,7 +17,7 @@ import jwt
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.errors import MfaRequired, ServiceUnavailable, Unauthorized
+from app.errors import ApiError, MfaRequired, ServiceUnavailable, Unauthorized
 from app.settings import get_settings
 
 logger = logging.getLogger("app.auth")
@@ -108,8 +108,11 @@ class JwksCache:
             return  # keep serving the keys we have
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys", []):
-            if entry.get("kid") and entry.get("kty") == "RSA":
-                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+            if isinstance(entry, dict) and isinstance(entry.get("kid"), str) and entry.get("kty") == "RSA":
+                try:
+                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+                except (jwt.PyJWTError, ValueError, TypeError) as exc:
+                    logger.warning("JWKS key %r skipped: %s", entry["kid"], exc)
         self._keys = keys
         self._fetched_at = now
 
@@ -133,10 +136,25 @@ class TokenVerifier:
         self.leeway = leeway
 
     async def verify(self, token: str) -> Principal:
+        """Every way a token can be wrong answers 401 (never 500): PyJWT's errors whatever their class, and
+        headers or claims of an unexpected type (a non-string `kid`, a `crit` header, a list as `token_use`)."""
+        try:
+            return await self._verify(token)
+        except (ApiError, asyncio.CancelledError):
+            raise
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"token invalid: {exc}") from None
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            logger.info("token refused: %s: %s", type(exc).__name__, exc)
+            raise Unauthorized("malformed token") from None
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:
             raise Unauthorized("malformed token") from None
+        if header.get("crit") is not None:
+            raise Unauthorized("token has critical header parameters this verifier does not understand")
         if header.get("alg") not in ALGORITHMS:
             raise Unauthorized("token algorithm not accepted")
         kid = header.get("kid")
@@ -163,6 +181,14 @@ class TokenVerifier:
             raise Unauthorized(f"token invalid: {exc}") from None
 
         token_use = claims["token_use"]
+        groups = claims.get("cognito:groups", [])
+        texts = [claims.get(name) for name in ("username", "cognito:username", "email")]
+        if not isinstance(token_use, str) or not isinstance(claims["sub"], str):
+            raise Unauthorized("token claims of the wrong type")
+        if not all(value is None or isinstance(value, str) for value in texts):
+            raise Unauthorized("token claims of the wrong type")
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise Unauthorized("token claim cognito:groups is not a list of names")
         if token_use not in self.accepted_token_uses:
             raise Unauthorized(f"token_use {token_use!r} not accepted here")
         audience = claims.get("client_id") if token_use == "access" else claims.get("aud")
@@ -173,7 +199,7 @@ class TokenVerifier:
             token_use=token_use,
             username=claims.get("username") or claims.get("cognito:username"),
             email=claims.get("email"),
-            groups=tuple(claims.get("cognito:groups", ())),
+            groups=tuple(groups),
             token=token,
             expires_at=float(claims["exp"]),
         )

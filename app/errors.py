@@ -101,10 +101,16 @@ class ServiceUnavailable(ApiError):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "Bad request (a body that is not JSON, a confirmation that does not match)"),
         (401, "Missing or invalid bearer token"),
         (403, "Not a member of the tenant, or the role is too low"),
-        (422, "Invalid request"),
+        (404, "No such resource in this tenant"),
+        (405, "Method not allowed"),
+        (409, "Conflicts with the current state (a duplicate, a used invite)"),
+        (413, "Request body too large"),
+        (422, "Invalid request (schema, bounds, control characters)"),
         (429, "Rate limited (see Retry-After)"),
+        (503, "A dependency (identity provider, database, Redis) is unavailable"),
     )
 }
 
@@ -134,6 +140,18 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     # Location and message only: echoing the rejected input back could leak what a client sent.
     details = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "")} for err in exc.errors()]
     return _error(422, "validation_error", "The request is invalid.", details=details)
+
+
+async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
+    """The safety net behind the models' bounds: input the database refuses is the client's error."""
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    logger.warning("database refused input on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__
+                   if hasattr(exc, "orig") else type(exc).__name__)  # fmt: skip
+    if isinstance(exc, IntegrityError):
+        return _error(409, "conflict", "The request conflicts with existing data.")
+    assert isinstance(exc, DataError)
+    return _error(422, "validation_error", "A value is out of range or malformed for its field.")
 
 
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
@@ -210,4 +228,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    app.add_exception_handler(DataError, _database_refused)
+    app.add_exception_handler(IntegrityError, _database_refused)
     app.add_middleware(ErrorBoundaryMiddleware)  # wraps every middleware added before it

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from app.api import ai, catalog, donations, health, invites, media, orders, tenants
 from app.db import get_engine
 from app.errors import install_error_handlers
+from app.input_guard import InputGuardMiddleware
 from app.middleware import RequestIdMiddleware, SettingsCORSMiddleware
 from app.ratelimit import enforce_rate_limit
 from app.redis_client import get_redis
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
     rate_limited = [Depends(enforce_rate_limit)]
     for module in (tenants, invites, catalog, orders, donations, media, ai):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=rate_limited)
+    app.add_middleware(InputGuardMiddleware)  # innermost: its 413/422 still get CORS headers and a request id
     app.add_middleware(SettingsCORSMiddleware)
     install_error_handlers(app)  # its boundary middleware sits outside CORS, inside the request id
     app.add_middleware(RequestIdMiddleware)

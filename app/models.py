@@ -24,6 +24,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("owner", "admin", "member")
 
 
+# What the columns hold (PostgreSQL integer / bigint): request models bound their fields by these.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -43,7 +43,9 @@ class Context:
         backend: str | None = None,
         app_on: str | None = None,
         aws_endpoint: str | None = None,
+        reload: bool | None = None,
     ) -> None:
+        self.reload = reload
         self.topology_path = Path(topology_path) if topology_path else None
         self.state_dir = Path(state_dir) if state_dir else None
         self.env = env
@@ -65,6 +67,7 @@ class Context:
             backend=self.backend,
             app_on=self.app_on,
             aws_endpoint=self.aws_endpoint,
+            reload=self.reload,
         )
 
 
@@ -168,12 +171,20 @@ def backend_option(func: F) -> F:
     help="attach to an AWS emulator already running there (LocalStack, moto, …) instead of the harness's own; "
     "remembered per state dir ('' goes back to the harness's); same as HARNESS_AWS_ENDPOINT or [aws] endpoint",
 )
+@click.option(
+    "--reload/--no-reload",
+    "live_reload",
+    default=None,
+    help="live reload: a saved Python file of the app restarts the backend/worker (default on; off with "
+    "HARNESS_RELOAD=0 or CI=true; remembered per state dir)",
+)
 @backend_option
 @click.pass_obj
 @handle_errors
-def up(obj: Context, no_app: bool, aws_endpoint: str | None) -> None:
+def up(obj: Context, no_app: bool, aws_endpoint: str | None, live_reload: bool | None) -> None:
     """Start (or heal) the whole stack, provisioned and seeded; a no-op when it is already healthy."""
     obj.aws_endpoint = aws_endpoint
+    obj.reload = live_reload
     runner = obj.runner()
     report = runner.up(with_app=not no_app, progress=_progress)
     if report.provision_changes:

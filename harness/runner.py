@@ -7,6 +7,7 @@ did not change) → start the app processes → print the endpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from harness.backends.base import (
     tier_names,
 )
 from harness.connections import AwsConnection, Infrastructure, PostgresConnection, RedisConnection
+from harness.devloop.reload import RELOAD_FILE, requested_reload
 from harness.envcontract import build_env
 from harness.errors import HarnessError, ServiceNotReady, ServiceStartError
 from harness.ports import ensure_free, requested_mode, resolve_ports, saved_ports
@@ -63,6 +65,7 @@ class ComponentStatus:
     detail: str = ""
     container_id: str | None = None  # container tiers only
     managed: bool = True  # False: an endpoint the harness attaches to but neither starts nor stops
+    reload: bool | None = None  # app components: whether live reload runs it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,7 +77,7 @@ class ComponentStatus:
             "healthy": self.healthy,
             "detail": self.detail,
             "managed": self.managed,
-        }
+        } | ({} if self.reload is None else {"reload": self.reload})
 
 
 @dataclass
@@ -86,6 +89,7 @@ class UpReport:
     migrated: bool = False
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    stale: dict[str, str] = field(default_factory=dict)  # app processes restarted: why
 
 
 def _explicit_choice(
@@ -166,6 +170,7 @@ class LocalRunner:
         backend: str | None = None,
         app_on: str | None = None,
         aws_endpoint: str | None = None,
+        reload: bool | None = None,
     ) -> None:
         self.topology = topology
         self.state = state
@@ -177,6 +182,8 @@ class LocalRunner:
         self.tier: Tier = tier_info(self.backend).load()(
             topology, state, self.project_dir, app_on=self.app_on, aws_endpoint=self.aws_endpoint
         )
+        self.reload = requested_reload(reload, state)
+        self.tier.reload = self.reload
 
     # -- components ---------------------------------------------------------------------------------------
     def _ports(self) -> dict[str, int]:
@@ -239,7 +246,15 @@ class LocalRunner:
         if include_app:
             components += self.apps(with_env=False)
 
+        app_names = set(self.topology.services)
+
         def one(component: Component) -> ComponentStatus:
+            row = status_of(component)
+            if component.name in app_names:
+                return dataclasses.replace(row, reload=component.reloads())
+            return row
+
+        def status_of(component: Component) -> ComponentStatus:
             if not component.managed:  # attached, not run by us: healthy when it answers
                 reason = component.health()
                 state = "running" if reason is None else "unhealthy"
@@ -272,6 +287,7 @@ class LocalRunner:
         self.state.ensure()
         with self.state.lock():
             self._record_backend()
+            self.state.write_json(RELOAD_FILE, {"reload": self.reload})
             everything = self.components()
             running_now = frozenset(name for name, c in everything.items() if c.managed and c.pid())
             ports = resolve_ports(self.topology.ports(), self.state, self.ports_mode, running_now)
@@ -282,6 +298,8 @@ class LocalRunner:
             values_before, saved_fp = saved_outputs(self.state)
             in_sync = not any(fresh.values()) and saved_fp == fingerprint(self.topology, infrastructure)
             run_app = with_app and bool(self.topology.services)
+            if run_app and values_before:
+                self._stop_stale_apps(ports, report, progress)
 
             if in_sync and run_app and not self._migrate_needed(force=False):
                 # Warm start: nothing to provision or migrate, so each app process starts as soon as the
@@ -319,6 +337,14 @@ class LocalRunner:
                 report.timings["app"] = time.monotonic() - t0
         report.seconds = time.monotonic() - started_at
         return report
+
+    def _stop_stale_apps(self, ports: dict[str, int], report: UpReport, progress: Progress) -> None:
+        """Stop app processes whose code, dependencies or env contract changed since they started, saying why."""
+        for app in self.apps(ports):
+            reason = app.stale_reason() if app.managed else None
+            if reason is not None and app.stop():
+                report.stale[app.name] = reason
+                progress(app.name, f"restarting: {reason}")
 
     def _record_backend(self) -> None:
         """Remember the tier (where it runs the app, which AWS endpoint) in the state dir — status, env and

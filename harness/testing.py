@@ -145,7 +145,7 @@ def start_stack(
     path = topology_file or find_topology_file()
     topology = load_topology(path, env=env)
     state = StateDir(state_root or private_temp_dir())
-    runner = LocalRunner(topology, state, ports_mode="auto")
+    runner = LocalRunner(topology, state, ports_mode="auto", reload=False)  # tests run without live reload
     stack = RunningStack(runner, owned=True)
     try:
         stack.report = runner.up(with_app=with_app)

@@ -283,6 +283,11 @@ class AppCommands(_Model):
     seed: tuple[str, ...] = ()
     # Files and dirs (relative to the topology file) whose content decides whether `up` reruns migrate+seed.
     inputs: tuple[str, ...] = ()
+    # Live reload: dirs (relative to the topology file) whose Python files restart the app processes when
+    # saved (default: the top-level package of each service's import path), and dirs inside them that never
+    # do (the migrations: `harness migrate` applies those).
+    watch: tuple[str, ...] = ()
+    watch_exclude: tuple[str, ...] = ()
 
 
 class Topology(_Model):
@@ -317,6 +322,12 @@ class Topology(_Model):
         if self.console.enabled:
             ports["console"] = self.console.port
         return ports
+
+    def watch_dirs(self) -> tuple[str, ...]:
+        """`[app] watch`, else the top-level package of each service's import path (`app.main:app` → `app`)."""
+        if self.app.watch:
+            return self.app.watch
+        return tuple(dict.fromkeys(s.app.split(":")[0].split(".")[0] for s in self.services.values()))
 
     def env_keys(self) -> dict[str, Secret | Parameter]:
         """Env-contract key -> the secret or parameter that fills it on AWS."""

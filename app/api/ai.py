@@ -17,7 +17,7 @@ from app.ai.provider import get_provider
 from app.ai.quota import Limits, QuotaStatus, Usage, current_period, quota_status, seconds_until_next_period
 from app.api.tasks import enqueue
 from app.errors import ERROR_RESPONSES, QuotaExceeded
-from app.models import Tenant
+from app.models import INT8_MAX, Tenant
 from app.redis_client import get_redis
 from app.settings import get_settings
 from app.tenancy import AdminContext, MemberContext, TenantContext
@@ -60,8 +60,8 @@ class CompletionOut(BaseModel):
 
 
 class LimitsIn(BaseModel):
-    soft_limit_tokens: int = Field(ge=0)
-    hard_limit_tokens: int = Field(ge=0)
+    soft_limit_tokens: int = Field(ge=0, le=INT8_MAX)
+    hard_limit_tokens: int = Field(ge=0, le=INT8_MAX)
 
     @model_validator(mode="after")
     def _soft_below_hard(self) -> LimitsIn:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.ai.catalog_summary import invalidate_catalog_summary
 from app.errors import ERROR_RESPONSES, Conflict, NotFound
-from app.models import CatalogItem
+from app.models import INT4_MAX, CatalogItem
 from app.tenancy import AdminContext, MemberContext, TenantContext
 
 router = APIRouter(prefix="/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
@@ -26,7 +26,7 @@ class CatalogItemCreate(BaseModel):
     sku: str = Field(pattern=SKU_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
-    price_cents: int = Field(ge=0)
+    price_cents: int = Field(ge=0, le=INT4_MAX)
     currency: str = Field(pattern=CURRENCY_PATTERN)
     active: bool = True
 
@@ -34,7 +34,7 @@ class CatalogItemCreate(BaseModel):
 class CatalogItemUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    price_cents: int | None = Field(default=None, ge=0)
+    price_cents: int | None = Field(default=None, ge=0, le=INT4_MAX)
     currency: str | None = Field(default=None, pattern=CURRENCY_PATTERN)
     active: bool | None = None
 

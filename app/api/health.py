@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from app.aws import probe_s3_client
 from app.db import get_engine
+from app.errors import ErrorResponse
 from app.redis_client import get_redis
 from app.settings import get_settings
 
@@ -77,7 +78,11 @@ async def health_report() -> Health:
 @router.get(
     "/health",
     response_model=Health,
-    responses={503: {"model": Health, "description": "A dependency is down"}},
+    responses={
+        503: {"model": Health, "description": "A dependency is down"},
+        413: {"model": ErrorResponse, "description": "Request body too large"},
+        422: {"model": ErrorResponse, "description": "Control characters in the URL"},
+    },
     summary="Liveness and dependency status (the ALB health check)",
 )
 async def health() -> JSONResponse:

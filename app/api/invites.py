@@ -41,7 +41,7 @@ class InviteOut(BaseModel):
 
 
 class InviteAccept(BaseModel):
-    token: str = Field(min_length=10, description="The token from the invite email")
+    token: str = Field(min_length=10, max_length=4096, description="The token from the invite email")
 
 
 class AcceptedMembership(BaseModel):

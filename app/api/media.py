@@ -25,7 +25,9 @@ UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 class MediaCreate(BaseModel):
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$")
+    content_type: str = Field(
+        default="application/octet-stream", max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$"
+    )
     key: str | None = Field(
         default=None, max_length=1024, description="Full key; must start with `{tenant_id}/`"
     )

@@ -119,6 +119,15 @@ class Component(ABC):
         """A line `status` shows beside it when healthy (e.g. what an unmanaged component is)."""
         return ""
 
+    def reloads(self) -> bool:
+        """Whether it runs under live reload (restarts itself when a watched source file is saved)."""
+        return False
+
+    def stale_reason(self) -> str | None:
+        """Why the running component no longer runs the current inputs (code, dependencies, env contract),
+        so `up` must restart it; None when it is current or cannot tell."""
+        return None
+
 
 class InfraComponent(Component):
     """Postgres, Redis or the AWS endpoint: a component provisioning connects to."""
@@ -193,6 +202,7 @@ class Tier(ABC):
     that run the app as processes on this host."""
 
     name: ClassVar[str]
+    reload: bool = False  # live reload of app processes on this host (set by the runner)
 
     def __init__(
         self,
@@ -235,7 +245,12 @@ class Tier(ABC):
         """One long-running app process (`[services.NAME]`) with `contract` as its environment."""
         from harness.backends.app import AppService
 
-        return AppService(name, service, self.state, self.project_dir, ports.get(name), contract)
+        watch = [self.project_dir / d for d in self.topology.watch_dirs()]
+        exclude = [self.project_dir / d for d in self.topology.app.watch_exclude]
+        return AppService(
+            name, service, self.state, self.project_dir, ports.get(name), contract,
+            reload=self.reload, watch=watch, exclude=exclude,
+        )  # fmt: skip
 
     def extra_components(self, ports: Mapping[str, int]) -> list[Component]:
         """Components beyond the topology's services that `up` starts last, `down` stops first and `status`

@@ -67,7 +67,4 @@ def restart(runner: Any, names: Sequence[str] = (), *, progress: Progress = _no_
         infra_chosen = [name for name in wanted if name in infra]
         after = {name: infra_chosen for name in wanted if name in apps}
         report = runner.start_components(chosen, ports, progress=progress, after=after)
-        record = getattr(runner, "record_app_starts", None)
-        if record is not None:
-            record([name for name in wanted if name in apps], ports)
     return RestartReport(wanted, time.monotonic() - started, dict(report.timings))

@@ -494,7 +494,10 @@ def load_snapshot(runner: Any, name: str, *, progress: Progress = _no_progress) 
     note = ""
     app_state = runner.state.read_json("app.json")
     if app_state.get("inputs") and app_state.get("inputs") != runner.inputs_digest():
-        note = "the snapshot's schema was migrated by other app code: `harness up` (or `harness migrate`) migrates it"
+        note = (
+            "the app's inputs changed since this snapshot's schema was migrated: `harness up` (or `harness "
+            "migrate`) applies any migration it lacks"
+        )
     return LoadReport(name, time.monotonic() - started, keys, provisioned, restarted, note)
 
 

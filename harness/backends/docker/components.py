@@ -367,6 +367,17 @@ class AppContainer(ContainerService):
     def prepare(self) -> None:
         ensure_app_image(self.project.project_dir)
 
+    def stale_reason(self) -> str | None:
+        """No live reload in the container: when the app's inputs changed, the image it runs is not the one
+        they make now (its tag is their digest), so `up` restarts it on a freshly built image."""
+        container = self._container()
+        if container is None or container.status != "running":
+            return None
+        running = str(container.attrs.get("Config", {}).get("Image", ""))
+        if running and running != self.image:
+            return f"the app's code or dependencies changed since it started (image {running} → {self.image})"
+        return None
+
     def argv(self) -> list[str]:
         if self.service.kind == "asgi":
             return [

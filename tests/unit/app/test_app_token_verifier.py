@@ -131,3 +131,112 @@ def test_unreachable_jwks_without_cached_keys_is_503() -> None:
     verifier = TokenVerifier(JwksCache("https://jwks", fetch=down), issuer=ISSUER, client_id=CLIENT)
     with pytest.raises(ServiceUnavailable):
         asyncio.run(verifier.verify(token()))
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forged(header: Any, claims: Any = None, signature: str = "c2ln") -> str:
+    """A token of any header and payload shape (not signed: the verifier must refuse it before or at the
+    signature)."""
+    import json
+
+    def part(value: Any) -> str:
+        return _b64(value if isinstance(value, bytes) else json.dumps(value).encode())
+
+    return f"{part(header)}.{part(claims if claims is not None else {'sub': 'x'})}.{signature}"
+
+
+MALFORMED_HEADERS: list[Any] = [
+    {"alg": "RS256", "kid": 1},
+    {"alg": "RS256", "kid": ["k1"]},
+    {"alg": "RS256", "kid": {"k": 1}},
+    {"alg": "RS256", "kid": None},
+    {"alg": "RS256", "kid": "k1", "crit": ["exp"]},
+    {"alg": "RS256", "kid": "k1", "crit": "b64"},
+    {"alg": "RS256", "kid": "k1", "crit": []},
+    {"alg": "RS256", "kid": "k1", "b64": False, "crit": ["b64"]},
+    {"alg": ["RS256"], "kid": "k1"},
+    {"alg": {"x": 1}, "kid": "k1"},
+    {"alg": None, "kid": "k1"},
+    {"alg": "none", "kid": "k1"},
+    {"alg": "HS256", "kid": "k1"},
+    {"alg": "RS256", "kid": "k1", "typ": 5},
+    {"alg": "RS256", "kid": "k1", "jwk": {"kty": "RSA"}},
+    ["RS256", "k1"],
+    "RS256",
+    12,
+    None,
+    b"\xff\xfe not json",
+    b"",
+]
+GARBAGE = [
+    "",
+    ".",
+    "..",
+    "...",
+    "a.b.c",
+    "a.b",
+    "not a token",
+    "eyJ.eyJ.eyJ",
+    "\x00",
+    "é.é.é",
+    _b64(b'{"alg":"RS256","kid":"k1"}') + ".%%%.sig",
+    _b64(b'{"alg":"RS256","kid":"k1"}') + "." + _b64(b"[1,2]") + ".sig",
+    _b64(b'{"alg":"RS256","kid":"k1"}') + "." + _b64(b"\xff") + ".sig",
+    _b64(b'{"alg":"RS256","kid":"k1"}') + ".." + "x" * 10000,
+]
+
+
+@pytest.mark.parametrize("header", MALFORMED_HEADERS, ids=range(len(MALFORMED_HEADERS)))
+def test_every_header_shape_is_a_401(header: Any) -> None:
+    with pytest.raises(Unauthorized):
+        verify(_forged(header))
+
+
+@pytest.mark.parametrize("raw", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_is_a_401(raw: str) -> None:
+    with pytest.raises(Unauthorized):
+        verify(raw)
+
+
+def test_a_crit_header_is_refused_even_when_signed() -> None:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": "u",
+        "client_id": CLIENT,
+        "token_use": "access",
+        "iat": now,
+        "exp": now + 60,
+    }
+    raw = jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "k1", "crit": ["exp"]})
+    with pytest.raises(Unauthorized):
+        verify(raw)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"token_use": ["access"]},
+        {"token_use": {"a": 1}},
+        {"sub": 5},
+        {"sub": ["user-1"]},
+        {"cognito:groups": "Owner"},
+        {"cognito:groups": [1, 2]},
+        {"cognito:groups": {"Owner": True}},
+        {"username": ["a"]},
+        {"email": {"a": 1}},
+        {"exp": "tomorrow"},
+        {"exp": 10**400},
+        {"iat": [1]},
+        {"client_id": ["client-123"]},
+    ],
+    ids=str,
+)
+def test_signed_claims_of_the_wrong_type_are_a_401(overrides: dict[str, Any]) -> None:
+    with pytest.raises(Unauthorized):
+        verify(token(**overrides))
