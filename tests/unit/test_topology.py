@@ -217,5 +217,5 @@ def test_worker_pool_and_concurrency_come_from_the_topology_and_only_for_celery(
     assert Service(kind="celery", app="a.b", redis_user="w").worker_pool_args() == ["--concurrency", "2"]
     with pytest.raises(ValueError, match="for a celery service"):
         Service(kind="asgi", app="a:b", port=8000, health_path="/h", redis_user="b", pool="threads")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="prefork"):
         Service(kind="celery", app="a.b", redis_user="w", pool="gevent")
