@@ -102,7 +102,13 @@ class Redis(_Model):
     version: Literal[7]
     port: Port = 6379
     namespaces: tuple[RedisNamespace, ...]
-    acl_commands: str = "+@all -@admin -flushall -flushdb"
+    # The command rules of every component user. Beyond @admin: the keyless commands that destroy or list what
+    # is not the user's (key patterns do not confine them): SWAPDB empties db 0 like FLUSHDB, SCRIPT FLUSH /
+    # FUNCTION * reach every user's scripts, KEYS and RANDOMKEY name every namespace's keys. SCAN stays: the app
+    # uses it for its own prefixes, and an ACL cannot confine it (docs/topology.md, "What Redis ACLs cannot hide").
+    acl_commands: str = (
+        "+@all -@admin -flushall -flushdb -swapdb -keys -randomkey -script|flush -script|kill -function"
+    )
 
     @field_validator("namespaces")
     @classmethod

@@ -105,6 +105,36 @@ def test_runtime_redis_users_are_confined_to_their_namespaces(stack: RunningStac
             worker.close()
 
 
+KEYLESS_DESTRUCTIVE = [
+    ("SWAPDB", "0", "1"),
+    ("FLUSHDB",),
+    ("FLUSHALL",),
+    ("KEYS", "*"),
+    ("RANDOMKEY",),
+    ("SCRIPT", "FLUSH"),
+    ("SCRIPT", "KILL"),
+    ("FUNCTION", "FLUSH"),
+    ("FUNCTION", "LIST"),
+    ("FUNCTION", "DELETE", "lib"),
+    ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('x', function() return 1 end)"),
+]
+
+
+@pytest.mark.parametrize("command", KEYLESS_DESTRUCTIVE, ids=lambda c: " ".join(c[:2]))
+def test_component_users_cannot_run_keyless_commands_that_reach_other_namespaces(
+    stack: RunningStack, command: tuple[str, ...]
+) -> None:
+    """Key patterns confine keyed commands only: SWAPDB (empties db 0 for everyone, like FLUSHDB), SCRIPT FLUSH,
+    FUNCTION ..., KEYS and RANDOMKEY (key names of every namespace) must be refused outright."""
+    for component in [n for n in ("backend", "worker") if n in stack.topology.services]:
+        client = redis.Redis.from_url(stack.env(component)["REDIS_URL"])
+        try:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command(*command)
+        finally:
+            client.close()
+
+
 def test_redis_default_user_needs_a_password(stack: RunningStack) -> None:
     anonymous = redis.Redis(host=stack.redis.host, port=stack.redis.port)
     with pytest.raises(redis.exceptions.AuthenticationError):
