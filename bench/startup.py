@@ -182,7 +182,11 @@ def _round(topology: Any, with_app: bool) -> dict[str, Any]:
             figures["snapshot_load_s"] = _harness(state, "snapshot", "load", "bench")
             figures["tenant_reset_s"] = _harness(state, "tenant", "reset", "acme")
         raw: dict[str, float] = {}
-        if with_app:  # the app's floors need the infrastructure up (same data, same env contract)
+        if with_app:
+            # The app's floors need the infrastructure up (same data, same env contract) and the stack's own
+            # app processes down: its worker would consume the floor's task, and both compete for the CPU.
+            runner.down()
+            runner.up(with_app=False)
             raw["backend"] = _raw_backend(runner)
             raw["worker"] = _raw_worker(runner)
         runner.down()
