@@ -318,7 +318,11 @@ def identity_users(runner: Any) -> list[dict[str, Any]]:
             ]
             detail = cognito.admin_get_user(UserPoolId=pool, Username=name)
             sub = attributes.get("sub", name)
-            member_of = sorted(slugs.get(t, t) for t in db.tenants_of([sub]))
+            ids = db.tenants_of([sub])
+            if any(t not in slugs for t in ids):  # a tenant newer than the cached list: read it again
+                _cache.pop(f"tenants:{runner.state.root}", None)
+                slugs = {t["id"]: t["slug"] for t in tenants(runner)}
+            member_of = sorted(slugs.get(t, t) for t in ids)
             found.append(
                 {
                     "username": name,

@@ -48,6 +48,7 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     opened = context.new_page()
     opened.set_default_timeout(LIVE_TIMEOUT_MS)
+    opened.set_default_navigation_timeout(90_000)  # a page load on a CI machine busy with other tests
     try:
         yield opened
     finally:
