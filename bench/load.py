@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +69,7 @@ def run(stack: RunningStack, workers: int, users: int, duration: str, out: Path)
                "--users", str(users), "--spawn-rate", str(users), "--duration", duration, "--think", "0",
                "--workers", str(workers), "--json", str(out), "--master-port", str(_free_port())]  # fmt: skip
     watch = CpuWatch(stack)
-    machine = psutil.cpu_percent(interval=None)
+    psutil.cpu_percent(interval=None)  # starts the machine-wide measurement window
     done = subprocess.run(
         command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, check=False
     )
@@ -101,7 +100,6 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     stack = start_stack()
-    threading.Thread(target=psutil.cpu_percent, daemon=True).start()
     try:
         results = [
             run(

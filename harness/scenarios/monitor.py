@@ -250,10 +250,9 @@ class RedisMonitor:
             self._open.discard(begin)
             # Windows overlap (a load run's users, and its own window over the whole run): keep what an
             # open window still needs.
-            still_open = [self._marks[b] for b in self._open if b in self._marks]
-            cut = min(still_open) if still_open else self._marks[end]
-            self._events = self._events[cut:]
-            self._marks = {k: v - cut for k, v in self._marks.items() if v >= cut}
+            still_open = [b for b in self._open if b in self._marks]
+            keep_from = min(still_open, key=self._marks.__getitem__) if still_open else end
+        self.forget_before(keep_from)
         return activity
 
     # -- markers -----------------------------------------------------------------------------------------

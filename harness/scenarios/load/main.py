@@ -59,7 +59,7 @@ def attached_stack(state_dir: str | None, topology_file: str | None) -> Any:
 class Connected:
     """The target of this process, and (for the leader) what the audits need."""
 
-    def __init__(self, options: LoadOptions, *, leader: bool) -> None:
+    def __init__(self, options: LoadOptions) -> None:
         from harness.scenarios.loader import load_scenario
         from harness.scenarios.targets import DeployedOutputs, deployed_target, local_target
         from harness.topology import load_topology
@@ -89,7 +89,6 @@ class Connected:
             )
         self.collector = Collector(options.sample)
         ScenarioUser.load_context = LoadContext(self.target, self.scenarios, self.collector)
-        del leader
 
     def close(self) -> None:
         self.target.close()
@@ -102,7 +101,7 @@ def _environment(options: LoadOptions, connected: Connected) -> Environment:
 
 
 def run_worker(options: LoadOptions) -> int:
-    connected = Connected(options, leader=False)
+    connected = Connected(options)
     env = _environment(options, connected)
 
     def report_to_master(client_id: str, data: dict[str, Any]) -> None:
@@ -172,7 +171,7 @@ def _spawn_workers(options: LoadOptions, port: int) -> list[subprocess.Popen[byt
 
 
 def run_leader(options: LoadOptions, *, expect_workers: int = 0, bind_host: str = "127.0.0.1") -> int:
-    connected = Connected(options, leader=True)
+    connected = Connected(options)
     env = _environment(options, connected)
     counts = Counts()
     gauges: dict[str, tuple[bool, int]] = {}  # per worker: (draining, scenario runs in flight)

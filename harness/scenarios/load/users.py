@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -84,7 +83,6 @@ class ScenarioUser(User):
             failure = None
         except ScenarioFailed as exc:
             failure = _first_problem(exc)
-            timings = exc.report.timings if hasattr(exc.report, "timings") else {}
         finally:
             context.collector.iteration(failure)
         if "setup_s" in timings:
@@ -127,7 +125,3 @@ def user_classes(
         attrs = {"scenario_stem": stem, "weight": weights.get(stem, 1), "wait_time": wait, "abstract": False}
         classes.append(type(name, (ScenarioUser,), attrs))
     return classes
-
-
-def stem_of(path: Path) -> str:
-    return path.stem
