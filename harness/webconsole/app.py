@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from harness.webconsole import views
 from harness.webconsole.component import HEALTH_PATH, console_token
 
 HERE = Path(__file__).parent
+log = logging.getLogger("harness.console")
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
@@ -99,6 +101,22 @@ def create_app(topology_path: str, state_dir: str, env: str = "local", port: int
             return JSONResponse(body, status_code=status)
         return templates.TemplateResponse(
             request, "error.html", page(request, "", error=body), status_code=status
+        )
+
+    @app.exception_handler(Exception)
+    async def console_bug(request: Request, exc: Exception) -> Response:
+        """Anything else is the console's own fault: a page that says so (and the log has the traceback),
+        never a bare 500 text."""
+        log.exception("console: %s %s failed", request.method, request.url.path)
+        body = {
+            "title": "The console failed on this page",
+            "error": f"{type(exc).__name__}: {exc}",
+            "hint": "a console bug: the traceback is in `harness logs console`; reload to try again",
+        }
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(body, status_code=500)
+        return templates.TemplateResponse(
+            request, "error.html", page(request, "", error=body), status_code=500
         )
 
     def page(request: Request, active: str, **context: Any) -> dict[str, Any]:

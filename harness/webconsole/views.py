@@ -299,47 +299,58 @@ def redis_namespaces(runner: Any) -> list[dict[str, Any]]:
 
 def identity_users(runner: Any) -> list[dict[str, Any]]:
     """Users of the Cognito pool: status, groups, MFA enrolment, and the tenants they are members of (the
-    app's own membership lookup, as `app_user`)."""
+    app's own membership lookup, as `app_user`).
+
+    The pool is read while the app (or a test) signs users up and deletes them: a user listed and gone by the
+    time its groups or MFA are asked for is left out (it no longer exists), never an error of the page."""
     cognito = runner.admin_connections()[2].client("cognito-idp")
     pool = runner.env("backend")["COGNITO_USER_POOL_ID"]
-    slugs = {t["id"]: t["slug"] for t in tenants(runner)}
-    users: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
     for page in cognito.get_paginator("list_users").paginate(UserPoolId=pool):
-        users.extend(page.get("Users", []))
-    db = _app_db(runner)
+        listed.extend(page.get("Users", []))
     found = []
-    try:
-        for user in users:
-            name = user["Username"]
-            attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+    for user in listed:
+        name = user["Username"]
+        try:
             groups = [
                 g["GroupName"]
                 for g in cognito.admin_list_groups_for_user(UserPoolId=pool, Username=name).get("Groups", [])
             ]
             detail = cognito.admin_get_user(UserPoolId=pool, Username=name)
-            sub = attributes.get("sub", name)
-            ids = db.tenants_of([sub])
-            if any(t not in slugs for t in ids):  # a tenant newer than the cached list: read it again
-                _cache.pop(f"tenants:{runner.state.root}", None)
-                slugs = {t["id"]: t["slug"] for t in tenants(runner)}
-            member_of = sorted(slugs.get(t, t) for t in ids)
-            found.append(
-                {
-                    "username": name,
-                    "email": attributes.get("email"),
-                    "sub": sub,
-                    "status": user.get("UserStatus"),
-                    "enabled": user.get("Enabled", True),
-                    "groups": sorted(groups),
-                    "mfa": list(detail.get("UserMFASettingList") or []),
-                    "preferred_mfa": detail.get("PreferredMfaSetting"),
-                    "tenants": member_of,
-                    "created": _iso(user.get("UserCreateDate")),
-                }
-            )
+        except cognito.exceptions.UserNotFoundException:
+            continue  # deleted since the listing
+        attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+        found.append(
+            {
+                "username": name,
+                "email": attributes.get("email"),
+                "sub": attributes.get("sub", name),
+                "status": user.get("UserStatus"),
+                "enabled": user.get("Enabled", True),
+                "groups": sorted(groups),
+                "mfa": list(detail.get("UserMFASettingList") or []),
+                "preferred_mfa": detail.get("PreferredMfaSetting"),
+                "tenants": [],
+                "created": _iso(user.get("UserCreateDate")),
+            }
+        )
+    memberships = _memberships(runner, [str(u["sub"]) for u in found])
+    slugs = {t["id"]: t["slug"] for t in tenants(runner)}
+    if any(t not in slugs for ids in memberships.values() for t in ids):  # newer than the cached list
+        _cache.pop(f"tenants:{runner.state.root}", None)
+        slugs = {t["id"]: t["slug"] for t in tenants(runner)}
+    for user in found:
+        user["tenants"] = sorted(slugs.get(t, t) for t in memberships.get(str(user["sub"]), set()))
+    return sorted(found, key=lambda u: str(u["email"] or u["username"]))
+
+
+def _memberships(runner: Any, subs: list[str]) -> dict[str, set[str]]:
+    """Tenant ids of each user sub, through the app's own membership lookup (one connection for all)."""
+    db = _app_db(runner)
+    try:
+        return {sub: db.tenants_of([sub]) for sub in subs}
     finally:
         db.close()
-    return sorted(found, key=lambda u: str(u["email"] or u["username"]))
 
 
 def _iso(value: Any) -> Any:

@@ -135,3 +135,71 @@ def test_the_last_scenario_run_is_kept_per_file_masked(tmp_path: Path) -> None:
     assert saved["passed"] is False and saved["file"] == "scenarios/orders.yaml"
     assert [s["status"] for s in saved["steps"]] == ["passed", "failed"] and saved["steps"][1]["error"]
     assert path.name == "scenarios_orders.yaml.json"
+
+
+def test_a_user_deleted_while_the_pool_is_read_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity page lists users while tests and the app delete them: one gone between the listing and
+    its detail is not an error of the page (it was a 500 with several test workers on one stack)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from harness.webconsole import views
+
+    cognito = boto3.client(
+        "cognito-idp", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(cognito)
+    pool = "eu-west-1_abc"
+
+    def user(name: str, sub: str) -> dict[str, object]:
+        return {
+            "Username": name,
+            "Attributes": [{"Name": "sub", "Value": sub}, {"Name": "email", "Value": name}],
+        }
+
+    stub.add_response("list_users", {"Users": [user("gone@x.test", "s-gone"), user("kept@x.test", "s-kept")]})
+    stub.add_client_error("admin_list_groups_for_user", "UserNotFoundException", "User does not exist.")
+    stub.add_response("admin_list_groups_for_user", {"Groups": [{"GroupName": "member"}]})
+    stub.add_response("admin_get_user", {"Username": "kept@x.test", "UserMFASettingList": []})
+
+    class Db:
+        def tenants_of(self, subs: list[str]) -> set[str]:
+            return {"t-1"} if subs == ["s-kept"] else set()
+
+        def close(self) -> None:
+            pass
+
+    class Runner:
+        state = StateDir(Path("/nonexistent"))
+
+        def admin_connections(self) -> tuple[None, None, object]:
+            class Aws:
+                def client(self, name: str) -> object:
+                    return cognito
+
+            return None, None, Aws()
+
+        def env(self, name: str) -> dict[str, str]:
+            return {"COGNITO_USER_POOL_ID": pool}
+
+    monkeypatch.setattr(views, "_app_db", lambda runner: Db())
+    monkeypatch.setattr(views, "tenants", lambda runner: [{"id": "t-1", "slug": "acme"}])
+    with stub:
+        found = views.identity_users(Runner())
+    assert [(u["email"], u["groups"], u["tenants"]) for u in found] == [("kept@x.test", ["member"], ["acme"])]
+
+
+def test_a_console_bug_is_a_page_that_says_so(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.webconsole import views
+
+    def broken(runner: object) -> list[object]:
+        raise RuntimeError("boom in a view")
+
+    monkeypatch.setattr(views, "identity_users", broken)
+    client_ = TestClient(client.app, base_url="http://127.0.0.1:18025", raise_server_exceptions=False)
+    page = client_.get("/identity")
+    assert page.status_code == 500
+    assert "<h1>" in page.text and "RuntimeError: boom in a view" in page.text
+    assert "harness logs console" in page.text
+    api = client_.get("/api/identity/users")
+    assert api.status_code == 500 and api.json()["error"] == "RuntimeError: boom in a view"

@@ -101,7 +101,7 @@ def test_order_mail_appears_live_and_leads_to_the_row(
         ("/scenarios", "scenarios"),
     ):
         page.goto(console_url + path)
-        assert page.locator("h1").count() == 1, f"{path} rendered no page"
+        assert page.locator("h1").count() == 1, f"{path} rendered no page: {page.content()[:800]}"
         shot(page, name)
 
 
