@@ -33,7 +33,7 @@ class LazyEc2Backends:
     It passes for the real one in `isinstance` (moto's dispatcher checks it) by naming the real one's class."""
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105
+    def __class__(self) -> type:
         return type(_real())
 
     def __getitem__(self, key: str) -> Any:
