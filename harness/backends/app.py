@@ -108,9 +108,11 @@ class AppService(Component):
                 sys.executable, "-m", "uvicorn", self.service.app,
                 "--host", self.host, "--port", str(self.port), "--no-access-log",
             ]  # fmt: skip
+        # One worker per stack: mingle (a 1 s wait for neighbours at every start) and gossip have nobody to talk to.
         return [
             sys.executable, "-m", "celery", "-A", self.service.app, "worker",
             "--loglevel", "INFO", *self.service.worker_pool_args(), "--hostname", f"{self.name}@%h",
+            "--without-mingle", "--without-gossip",
         ]  # fmt: skip
 
     @property
