@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from app.aws import cognito_client
 from app.db import tenant_transaction_sync
 from app.models import CatalogItem, Membership, Tenant
+from app.roles import ROLE_RANK, SLUG_PATTERN  # not app.tenancy: the seed needs no web stack
 from app.settings import get_settings
-from app.tenancy import ROLE_RANK, SLUG_PATTERN
 
 SEED_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d7b-9a51-2b7c9e4d1a00")
 GROUP_OF_ROLE = {"owner": "Owner", "admin": "Admin", "member": "Member"}

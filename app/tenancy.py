@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import text
@@ -17,14 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import CurrentPrincipal, Principal, get_mfa_policy
 from app.db import get_sessionmaker
 from app.errors import ApiError, Forbidden
+from app.roles import ROLE_RANK, SLUG_PATTERN, Role
 from app.settings import get_settings
 
 logger = logging.getLogger("app.tenancy")
 
-Role = Literal["owner", "admin", "member"]
-ROLE_RANK: dict[str, int] = {"member": 1, "admin": 2, "owner": 3}
-
-SLUG_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Subdomains that name the platform itself, never a tenant.
 RESERVED_SUBDOMAINS = frozenset({"www", "api", "app", "admin", "static", "cdn", "mail", "auth"})
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import HarnessError
 
-SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # app/tenancy.py's SLUG_PATTERN
+SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # app/roles.py's SLUG_PATTERN
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 INT4_MAX = 2**31 - 1  # catalog_items.price_cents is an integer column
 SEED_FILE_SUFFIXES = (".yaml", ".yml")
