@@ -30,7 +30,6 @@ from app.models import INT8_MAX, Tenant
 from app.redis_client import get_redis
 from app.settings import get_settings
 from app.tenancy import AdminContext, MemberContext, TenantContext
-from app.workers.tasks import aggregate_ai_usage
 
 router = APIRouter(prefix="/ai", tags=["ai"], responses=ERROR_RESPONSES)
 
@@ -143,6 +142,8 @@ async def complete(
         prompt_total, completion_total, requests, _, _ = await pipe.execute()
     after = Usage(prompt=prompt_total, completion=completion_total, requests=requests)
     if await redis.set(keys.ai_quota_rollup_pending(context.tenant_id), "1", nx=True, ex=60):
+        from app.workers.tasks import aggregate_ai_usage  # Celery: imported on first use, not at start-up
+
         context.after_commit(
             lambda: enqueue(aggregate_ai_usage, context.tenant_id, countdown=ROLLUP_DELAY_SECONDS)
         )

@@ -16,7 +16,6 @@ from app.api.orders import caller_email
 from app.errors import ERROR_RESPONSES, NotFound
 from app.models import Donation
 from app.tenancy import MemberContext, TenantContext
-from app.workers.tasks import send_donation_receipt
 
 router = APIRouter(prefix="/donations", tags=["donations"], responses=ERROR_RESPONSES)
 
@@ -65,6 +64,8 @@ async def donate(context: MemberContext, body: Annotated[DonationCreate, Body()]
     context.db.add(donation)
     await context.db.flush()
     await context.db.refresh(donation)
+    from app.workers.tasks import send_donation_receipt  # Celery: imported on first use, not at start-up
+
     await outbox.intend(context, send_donation_receipt, donation.id)
     return _out(donation)
 

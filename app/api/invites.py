@@ -17,7 +17,6 @@ from app.db import tenant_transaction
 from app.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
 from app.models import Invite, Membership, Tenant
 from app.tenancy import AdminContext, Role, role_allows
-from app.workers.tasks import send_invite
 
 router = APIRouter(tags=["invites"], responses=ERROR_RESPONSES)
 
@@ -76,6 +75,8 @@ async def create_invite(context: AdminContext, body: Annotated[InviteCreate, Bod
     )
     context.db.add(invite)
     await context.db.flush()
+    from app.workers.tasks import send_invite  # Celery: imported on first use, not at start-up
+
     await outbox.intend(context, send_invite, invite.id)
     return _out(invite)
 

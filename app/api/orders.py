@@ -14,7 +14,6 @@ from app import outbox
 from app.errors import ERROR_RESPONSES, ApiError, NotFound
 from app.models import CatalogItem, Membership, Order
 from app.tenancy import MemberContext, TenantContext
-from app.workers.tasks import send_order_confirmation
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=ERROR_RESPONSES)
 
@@ -114,6 +113,8 @@ async def place_order(context: MemberContext, body: Annotated[OrderCreate, Body(
     context.db.add(order)
     await context.db.flush()
     await context.db.refresh(order)
+    from app.workers.tasks import send_order_confirmation  # Celery: imported on first use, not at start-up
+
     await outbox.intend(context, send_order_confirmation, order.id)
     return _out(order)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from celery import Task
+
+if TYPE_CHECKING:
+    from celery import Task
 
 
 async def enqueue(task: Task, tenant_id: uuid.UUID, *args: Any, **options: Any) -> None:

@@ -19,7 +19,6 @@ from app.errors import ERROR_RESPONSES, ApiError, Conflict
 from app.models import Membership, Tenant
 from app.redis_client import get_redis
 from app.tenancy import SLUG_PATTERN, AdminContext, MemberContext, OwnerContext, Role, TenantContext
-from app.workers.tasks import purge_tenant_objects
 
 router = APIRouter(tags=["tenants"], responses=ERROR_RESPONSES)
 
@@ -118,6 +117,8 @@ async def delete_tenant(context: OwnerContext, body: Annotated[TenantDelete, Bod
     await context.db.execute(delete(Tenant).where(Tenant.id == context.tenant_id))
     context.after_commit(lambda: _forget_tenant_keys(context))
     # The purge's subject is the tenant itself; the intent commits with the deletion.
+    from app.workers.tasks import purge_tenant_objects  # Celery: imported on first use, not at start-up
+
     await outbox.intend(context, purge_tenant_objects, context.tenant_id)
     return TenantDeleted(id=context.tenant_id, slug=context.slug, objects="purge queued")
 
