@@ -30,6 +30,22 @@ def ai_quota(tenant_id: uuid.UUID, period: str) -> str:
     return f"{AI_QUOTA}{tenant_id}:{period}"
 
 
+def ai_quota_index() -> str:
+    """Sorted set of every `ai_quota` counter that may exist: member `{tenant}:{period}`, score the time of
+    its last write. The worker's roll-up reads it instead of scanning: no component user may run SCAN or
+    KEYS (they list every namespace's keys; topology.toml's [redis.acl.*] allow-lists)."""
+    return f"{AI_QUOTA}index"
+
+
+def ai_quota_member(tenant_id: uuid.UUID, period: str) -> str:
+    return f"{tenant_id}:{period}"
+
+
+def parse_ai_quota_member(member: str) -> tuple[uuid.UUID, str] | None:
+    """(tenant_id, period) of an `ai_quota_index` member; None for anything else."""
+    return parse_ai_quota(f"{AI_QUOTA}{member}")
+
+
 def ai_quota_rollup_pending(tenant_id: uuid.UUID) -> str:
     """Set while a rollup of the tenant's counters into `ai_usage` is queued (debounces the task)."""
     return f"{AI_QUOTA}{tenant_id}:rollup-pending"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -30,18 +30,24 @@ SEED_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d7b-9a51-2b7c9e4d1a00")
 GROUP_OF_ROLE = {"owner": "Owner", "admin": "Admin", "member": "Member"}
 
 
-class SeedUser(BaseModel):
+class _Strict(BaseModel):
+    """A key the seed does not know is an error (a typo would otherwise drop data silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedUser(_Strict):
     email: str
     password: str = Field(min_length=12)
     name: str | None = None
 
 
-class SeedMember(BaseModel):
+class SeedMember(_Strict):
     email: str
     role: Literal["owner", "admin", "member"]
 
 
-class SeedCatalogItem(BaseModel):
+class SeedCatalogItem(_Strict):
     sku: str
     name: str
     price_cents: int = Field(ge=0)
@@ -50,25 +56,39 @@ class SeedCatalogItem(BaseModel):
     active: bool = True
 
 
-class SeedTenant(BaseModel):
+class SeedTenant(_Strict):
     slug: str = Field(pattern=SLUG_PATTERN.pattern)
     name: str
     members: list[SeedMember] = []
     catalog: list[SeedCatalogItem] = []
 
 
-class SeedFile(BaseModel):
+class SeedFile(_Strict):
     users: list[SeedUser]
     tenants: list[SeedTenant]
 
     @model_validator(mode="after")
-    def _members_are_users(self) -> SeedFile:
+    def _consistent(self) -> SeedFile:
+        """Each user, tenant, member and SKU once, every member a seeded user: a second entry would silently
+        rename a tenant or change a member's role (harness/seedfile.py says the same with file:line)."""
+        _once("users", [u.email.lower() for u in self.users], "user")
+        _once("tenants", [t.slug for t in self.tenants], "tenant")
         known = {u.email.lower() for u in self.users}
         for tenant in self.tenants:
+            _once(f"tenants[{tenant.slug}].members", [m.email.lower() for m in tenant.members], "member")
+            _once(f"tenants[{tenant.slug}].catalog", [c.sku for c in tenant.catalog], "SKU")
             for member in tenant.members:
                 if member.email.lower() not in known:
                     raise ValueError(f"tenants[{tenant.slug}].members: {member.email} is not under users")
         return self
+
+
+def _once(where: str, values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{where}: {what} {value!r} is listed twice (merge the two entries)")
+        seen.add(value)
 
 
 def seed_tenant_id(slug: str) -> uuid.UUID:

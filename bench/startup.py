@@ -7,12 +7,13 @@ Prints, in one run, on free ports and in temporary state dirs:
 - cold `up` (empty state dir), warm `up` (state exists, stack down), `up` when already up, all through the real
   command in a new process (Python start-up included);
 - with `--app`: `harness restart backend`, `harness snapshot load`, `harness tenant reset acme`;
-- the stack's RSS, in total and per component (a process and its children);
+- the stack's RSS and PSS, in total and per component (a process and its children);
 and the ratios the targets are stated in: warm `up` against the slowest raw start of *all* the components it
 starts (the floor, measured in the same run).
 
 `--json` prints one JSON object: cold_s, warm_s, already_up_s, floor_s, floor_component, warm_ratio, rss_mb,
-rss_mb_by_component, raw_s (per component), and restart_backend_s, snapshot_load_s, tenant_reset_s with --app.
+rss_mb_by_component, pss_mb, pss_mb_by_component, raw_s (per component), and restart_backend_s,
+snapshot_load_s, tenant_reset_s with --app.
 """
 
 from __future__ import annotations
@@ -133,12 +134,16 @@ def _raw_worker(runner: LocalRunner) -> float:
             sender.kill()
 
 
-def _rss_by_component(runner: LocalRunner) -> dict[str, float]:
-    out: dict[str, float] = {}
+def _memory_by_component(runner: LocalRunner) -> tuple[dict[str, float], dict[str, float]]:
+    """RSS and PSS (MB) per component, each summed over the process and its children. RSS counts a page shared
+    by several processes (Postgres's shared buffers, a forked pool's copy-on-write pages) once per process; PSS
+    divides it among them, so the PSS sum is what the stack really takes."""
+    rss: dict[str, float] = {}
+    pss: dict[str, float] = {}
     for status in runner.status():
         if status.pid is None:
             continue
-        total = 0
+        rss_total = pss_total = 0
         try:
             proc = psutil.Process(status.pid)
             family = [proc, *proc.children(recursive=True)]
@@ -146,11 +151,14 @@ def _rss_by_component(runner: LocalRunner) -> dict[str, float]:
             continue
         for p in family:
             try:
-                total += p.memory_info().rss
+                info = p.memory_full_info()
             except psutil.Error:
-                pass
-        out[status.name] = round(total / 2**20, 1)
-    return out
+                continue
+            rss_total += info.rss
+            pss_total += getattr(info, "pss", info.rss)  # PSS is Linux's; elsewhere RSS stands in
+        rss[status.name] = round(rss_total / 2**20, 1)
+        pss[status.name] = round(pss_total / 2**20, 1)
+    return rss, pss
 
 
 def _harness(state: Path, *args: str) -> float:
@@ -175,7 +183,7 @@ def _round(topology: Any, with_app: bool) -> dict[str, Any]:
     try:
         figures["cold_s"] = _up(state, with_app)
         figures["already_up_s"] = _up(state, with_app)
-        figures["rss_mb_by_component"] = _rss_by_component(runner)
+        figures["rss_mb_by_component"], figures["pss_mb_by_component"] = _memory_by_component(runner)
         if with_app:
             figures["restart_backend_s"] = _harness(state, "restart", "backend")
             _harness(state, "snapshot", "save", "bench")
@@ -214,6 +222,7 @@ def summarise(rounds: list[dict[str, Any]], with_app: bool) -> dict[str, Any]:
     raw = _median_of(rounds, "raw_s")
     floor_component = max(raw, key=lambda k: raw[k])
     by_component = _median_of(rounds, "rss_mb_by_component")
+    pss_by_component = _median_of(rounds, "pss_mb_by_component")
     summary: dict[str, Any] = {
         "app": with_app,
         "rounds": len(rounds),
@@ -225,6 +234,8 @@ def summarise(rounds: list[dict[str, Any]], with_app: bool) -> dict[str, Any]:
         "floor_component": floor_component,
         "rss_mb": round(sum(by_component.values()), 1),
         "rss_mb_by_component": by_component,
+        "pss_mb": round(sum(pss_by_component.values()), 1),
+        "pss_mb_by_component": pss_by_component,
         "targets": TARGETS,
     }
     summary["warm_ratio"] = round(summary["warm_s"] / summary["floor_s"], 2)
@@ -266,6 +277,7 @@ def render(s: dict[str, Any], say: Callable[[str], None] = print) -> None:
         + ", ".join(f"{k} {v:.0f}" for k, v in s["rss_mb_by_component"].items())
         + ")"
     )
+    say(f"{'stack PSS (shared pages split)':<30}{s['pss_mb']:.0f} MB")
     say(f"machine: {psutil.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -163,26 +163,56 @@ class ManagedProcess:
             proc.send_signal(self.stop_signal)
         except psutil.NoSuchProcess:
             pass
-        _gone, alive = psutil.wait_procs([proc], timeout=timeout)
+        alive = wait_gone([proc], timeout=timeout)
         # Children left in the group (worker pools, server backends) go too, first politely then not.
-        leftovers = [p for p in group if p.is_running()] + alive
+        leftovers = [p for p in group if not is_gone(p)] + alive
         for p in leftovers:
             try:
                 p.terminate()
             except psutil.NoSuchProcess:
                 pass
-        _gone, alive = psutil.wait_procs(leftovers, timeout=3)
+        alive = wait_gone(leftovers, timeout=3)
         for p in alive:
             try:
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(alive, timeout=3)
+        wait_gone(alive, timeout=3)
         popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
         if popen is not None:
             popen.poll()
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def is_gone(proc: psutil.Process) -> bool:
+    """Whether `proc` has exited. A zombie has: it only waits for its parent to reap it — and the parent of a
+    stack's process is whoever adopted it when the harness that started it exited (init, a container's
+    PID 1), which may reap only every few seconds. `psutil.wait_procs` counts a zombie as running."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process in `procs` has exited (zombies count as exited); the ones still alive at the
+    deadline are returned. Our own children are reaped on the way."""
+    from harness.readiness import NotYet, WaitTimeout, wait_for
+
+    def attempt() -> list[psutil.Process] | NotYet:
+        for p in procs:
+            try:
+                p.wait(timeout=0)  # reaps it when it is our child; a no-op poll otherwise
+            except (psutil.TimeoutExpired, psutil.NoSuchProcess, ChildProcessError):
+                pass
+        alive = [p for p in procs if not is_gone(p)]
+        return NotYet(f"{len(alive)} still running", alive) if alive else []
+
+    try:
+        return wait_for("processes exit", attempt, timeout=timeout, interval=0.01, max_interval=0.05)
+    except WaitTimeout as exc:
+        return list(exc.last or [])
 
 
 def _group_members(proc: psutil.Process) -> list[psutil.Process]:

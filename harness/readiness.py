@@ -215,6 +215,7 @@ def wait_until_ready(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     interval: float = DEFAULT_POLL_SECONDS,
+    max_interval: float = DEFAULT_MAX_POLL_SECONDS,
     gave_up: Callable[[], str | None] = lambda: None,
 ) -> str | None:
     """Poll `check` until healthy (returns None) or the deadline passes / `gave_up` says why (returns the
@@ -225,7 +226,14 @@ def wait_until_ready(
         return True if reason is None else NotYet(reason)
 
     try:
-        wait_for(check.description, attempt, timeout=timeout, interval=interval, gave_up=gave_up)
+        wait_for(
+            check.description,
+            attempt,
+            timeout=timeout,
+            interval=interval,
+            max_interval=max_interval,
+            gave_up=gave_up,
+        )
     except WaitTimeout as exc:
         return (
             exc.reason

@@ -43,6 +43,9 @@ from harness.state import StateDir
 from harness.topology import Topology, port_key
 
 APP_STATE_FILE = "app.json"
+# A starting component is polled at most this far apart: what `up` and `restart` add to its own start is at most
+# this (a poll is a cheap check: a refused connection, a heartbeat file, pg_isready).
+START_POLL_MAX_SECONDS = 0.1
 BACKEND_FILE = "backend.json"
 BACKEND_ENV = "HARNESS_BACKEND"
 APP_ON_ENV = "HARNESS_APP_ON"
@@ -434,7 +437,12 @@ class LocalRunner:
                 code = component.exited()
                 return None if code is None else f"the process exited (code {code})"
 
-            reason = wait_until_ready(component.readiness(), timeout=component.start_timeout, gave_up=gave_up)
+            reason = wait_until_ready(
+                component.readiness(),
+                timeout=component.start_timeout,
+                max_interval=START_POLL_MAX_SECONDS,
+                gave_up=gave_up,
+            )
             if reason is not None:
                 raise ServiceNotReady(
                     f"{component.name} did not become healthy: {reason}\n"

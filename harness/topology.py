@@ -25,6 +25,7 @@ from harness.topology_model import Port
 from harness.topology_model import TableModel as _Model  # the name every table here subclasses
 from harness.topology_privileges import RolePrivileges
 from harness.topology_problems import describe_error, format_problems, split_dotted
+from harness.topology_redis import RedisAcl
 
 DEFAULT_TOPOLOGY_FILE = "topology.toml"
 DEFAULT_ENV = "local"
@@ -102,13 +103,15 @@ class Redis(_Model):
     version: Literal[7]
     port: Port = 6379
     namespaces: tuple[RedisNamespace, ...]
-    # The command rules of every component user. Beyond @admin: the keyless commands that destroy or list what
-    # is not the user's (key patterns do not confine them): SWAPDB empties db 0 like FLUSHDB, SCRIPT FLUSH /
-    # FUNCTION * reach every user's scripts, KEYS and RANDOMKEY name every namespace's keys. SCAN stays: the app
-    # uses it for its own prefixes, and an ACL cannot confine it (docs/topology.md, "What Redis ACLs cannot hide").
+    # The command rules of a component user that has no allow-list in [redis.acl.<user>]: every command but
+    # the admin ones and the keyless commands that destroy or list what is not the user's (SWAPDB empties db 0
+    # like FLUSHDB, SCRIPT FLUSH / FUNCTION * reach every user's scripts, KEYS and RANDOMKEY name every
+    # namespace's keys). The shipped topology gives every user an allow-list instead (docs/topology.md).
     acl_commands: str = (
         "+@all -@admin -flushall -flushdb -swapdb -keys -randomkey -script|flush -script|kill -function"
     )
+    # user -> exactly the commands it may run (an allow-list; harness/topology_redis.py)
+    acl: dict[str, RedisAcl] = {}
 
     @field_validator("namespaces")
     @classmethod
@@ -119,6 +122,23 @@ class Redis(_Model):
                 raise ValueError(f"namespace prefix {ns.prefix!r} is declared twice")
             seen.add(ns.prefix)
         return namespaces
+
+    @model_validator(mode="after")
+    def _acl_users_exist(self) -> Redis:
+        users = self.users
+        for name in self.acl:
+            if name not in users:
+                known = ", ".join(users) or "none"
+                raise ValueError(
+                    f"redis.acl.{name}: no namespace lists user {name!r} (users: {known});"
+                    " add it to a [[redis.namespaces]] users list or remove the allow-list"
+                )
+        return self
+
+    def command_rules(self, user: str) -> tuple[str, ...]:
+        """The ACL command rules of `user`: its allow-list, or `acl_commands` when it has none."""
+        acl = self.acl.get(user)
+        return acl.rules if acl is not None else tuple(self.acl_commands.split())
 
     @property
     def users(self) -> dict[str, tuple[str, ...]]:

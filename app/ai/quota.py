@@ -60,6 +60,24 @@ def quota_status(used_tokens: int, limits: Limits) -> QuotaStatus:
     return QuotaStatus.OK
 
 
+QUOTA_KEY_TTL_SECONDS = 70 * 24 * 3600  # a period plus the next one, for late rollups
+
+
+def live_periods(now: datetime | None = None, ttl_seconds: int = QUOTA_KEY_TTL_SECONDS) -> list[str]:
+    """Every period whose counters may still exist: the current one and those that ended less than
+    `ttl_seconds` ago (a counter expires `ttl_seconds` after its last write), newest first."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    year, month = now.year, now.month
+    periods = []
+    while True:
+        periods.append(f"{year:04d}-{month:02d}")
+        # the period before ends where this one starts
+        start = datetime(year, month, 1, tzinfo=UTC)
+        if (now - start).total_seconds() >= ttl_seconds:
+            return periods
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+
+
 def current_period(now: datetime | None = None) -> str:
     """Quota periods are calendar months in UTC: `YYYY-MM`."""
     now = now or datetime.now(UTC)

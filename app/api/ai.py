@@ -6,6 +6,7 @@ period. The system prompt is the tenant's catalog summary, cached in `ai:catalog
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
@@ -14,7 +15,15 @@ from pydantic import BaseModel, Field, model_validator
 from app import keys
 from app.ai.catalog_summary import catalog_summary
 from app.ai.provider import get_provider
-from app.ai.quota import Limits, QuotaStatus, Usage, current_period, quota_status, seconds_until_next_period
+from app.ai.quota import (
+    QUOTA_KEY_TTL_SECONDS,
+    Limits,
+    QuotaStatus,
+    Usage,
+    current_period,
+    quota_status,
+    seconds_until_next_period,
+)
 from app.api.tasks import enqueue
 from app.errors import ERROR_RESPONSES, QuotaExceeded
 from app.models import INT8_MAX, Tenant
@@ -26,7 +35,6 @@ from app.workers.tasks import aggregate_ai_usage
 router = APIRouter(prefix="/ai", tags=["ai"], responses=ERROR_RESPONSES)
 
 LIMIT_CACHE_SECONDS = 3600
-QUOTA_KEY_TTL_SECONDS = 70 * 24 * 3600  # a period plus the next one, for late rollups
 ROLLUP_DELAY_SECONDS = 2  # usage within this window is rolled into the database by one task
 WARNING_HEADER = "X-AI-Quota-Warning"
 
@@ -131,7 +139,8 @@ async def complete(
         pipe.hincrby(quota_key, "completion", completion.completion_tokens)
         pipe.hincrby(quota_key, "requests", 1)
         pipe.expire(quota_key, QUOTA_KEY_TTL_SECONDS)
-        prompt_total, completion_total, requests, _ = await pipe.execute()
+        pipe.zadd(keys.ai_quota_index(), {keys.ai_quota_member(context.tenant_id, period): time.time()})
+        prompt_total, completion_total, requests, _, _ = await pipe.execute()
     after = Usage(prompt=prompt_total, completion=completion_total, requests=requests)
     if await redis.set(keys.ai_quota_rollup_pending(context.tenant_id), "1", nx=True, ex=60):
         context.after_commit(

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app import keys, outbox
+from app.ai.quota import live_periods
 from app.auth import CurrentPrincipal, principal_email
 from app.db import get_sessionmaker, tenant_transaction
 from app.errors import ERROR_RESPONSES, ApiError, Conflict
@@ -122,8 +123,15 @@ async def delete_tenant(context: OwnerContext, body: Annotated[TenantDelete, Bod
 
 
 async def _forget_tenant_keys(context: TenantContext) -> None:
-    """The tenant's AI counters, limits and cached summary (rate-limit keys are per caller and expire)."""
-    redis = get_redis()
-    doomed = [keys.ai_limit(context.tenant_id), keys.ai_catalog(context.tenant_id)]
-    doomed += [key async for key in redis.scan_iter(match=f"{keys.AI_QUOTA}{context.tenant_id}:*", count=500)]
-    await redis.delete(*doomed)
+    """The tenant's AI counters, limits and cached summary (rate-limit keys are per caller and expire).
+
+    Its counters are named, not scanned for: one per period that may still hold one (SCAN is not on the
+    backend's Redis allow-list — it lists every namespace's keys)."""
+    tid = context.tenant_id
+    periods = live_periods()
+    doomed = [keys.ai_limit(tid), keys.ai_catalog(tid), keys.ai_quota_rollup_pending(tid)]
+    doomed += [keys.ai_quota(tid, period) for period in periods]
+    async with get_redis().pipeline(transaction=True) as pipe:
+        pipe.delete(*doomed)
+        pipe.zrem(keys.ai_quota_index(), *(keys.ai_quota_member(tid, period) for period in periods))
+        await pipe.execute()

@@ -16,6 +16,7 @@ it says so. An untagged second copy needs two faults at once (Redis losing the r
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import emails, invite_tokens, keys, outbox
-from app.ai.quota import Usage, current_period
+from app.ai.quota import QUOTA_KEY_TTL_SECONDS, Usage, current_period
 from app.aws import s3_client
 from app.db import tenant_transaction_sync
 from app.models import AiUsage, Donation, Invite, Order, Tenant
@@ -263,25 +264,34 @@ def rollup_usage(tenant_id: uuid.UUID, period: str, usage: Usage) -> None:
 
 @celery_app.task(name="ai.aggregate_usage", bind=True, acks_late=True, autoretry_for=(OperationalError,))
 def aggregate_ai_usage(self: Task, tenant_id: str | None = None) -> int:
-    """Roll `ai:quota:*` counters into `ai_usage`: one tenant's current period, or every key (beat)."""
+    """Roll `ai:quota:*` counters into `ai_usage`: one tenant's current period, or every counter the index
+    `ai:quota:index` names (beat). Index entries older than a counter's lifetime, or whose counter is gone,
+    are dropped (no SCAN: it is not on the worker's Redis allow-list)."""
     client = worker_redis()
+    index = keys.ai_quota_index()
     if tenant_id is not None:
         tenant = uuid.UUID(tenant_id)
         client.delete(keys.ai_quota_rollup_pending(tenant))
         targets = [(tenant, current_period())]
     else:
+        client.zremrangebyscore(index, "-inf", time.time() - QUOTA_KEY_TTL_SECONDS)
         targets = [
             parsed
-            for key in client.scan_iter(match=f"{keys.AI_QUOTA}*", count=500)
-            if (parsed := keys.parse_ai_quota(key)) is not None
+            for member in client.zrange(index, 0, -1)
+            if (parsed := keys.parse_ai_quota_member(member)) is not None
         ]
     rolled = 0
     for tenant, period in targets:
+        counters = client.hgetall(keys.ai_quota(tenant, period))
+        if not counters:
+            client.zrem(index, keys.ai_quota_member(tenant, period))  # expired or deleted with its tenant
+            continue
         try:
-            rollup_usage(tenant, period, Usage.from_hash(client.hgetall(keys.ai_quota(tenant, period))))
+            rollup_usage(tenant, period, Usage.from_hash(counters))
         except IntegrityError:  # the tenant was deleted after the counter was written: nothing to keep
             logger.warning("dropping AI counters of deleted tenant %s (%s)", tenant, period)
             client.delete(keys.ai_quota(tenant, period))
+            client.zrem(index, keys.ai_quota_member(tenant, period))
             continue
         rolled += 1
     return rolled

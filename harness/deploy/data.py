@@ -93,11 +93,12 @@ def add_database(ctx: RenderContext) -> None:
     )
 
 
-def redis_access_string(prefixes: tuple[str, ...], commands: str) -> str:
+def redis_access_string(prefixes: tuple[str, ...], commands: str | tuple[str, ...]) -> str:
     """The RBAC access string of one user: its key and channel patterns, then the topology's command rules."""
     keys = " ".join(f"~{p}*" for p in prefixes)
     channels = " ".join(f"&{p}*" for p in prefixes)
-    return f"on {keys} {channels} {commands}"
+    rules = commands if isinstance(commands, str) else " ".join(commands)
+    return f"on {keys} {channels} {rules}"
 
 
 def add_cache(ctx: RenderContext) -> None:
@@ -149,7 +150,7 @@ def add_cache(ctx: RenderContext) -> None:
                 "UserId": names.redis_user_id(user),
                 "UserName": user,
                 "Engine": "redis",
-                "AccessString": redis_access_string(prefixes, redis.acl_commands),
+                "AccessString": redis_access_string(prefixes, redis.command_rules(user)),
                 "AuthenticationMode": {
                     "Type": "password",
                     "Passwords": [

@@ -144,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    from harness.emulator import lazy_ec2
+
+    lazy_ec2.install()  # before moto's services import: SSM must not pull in EC2 (harness/emulator/lazy_ec2.py)
     from harness.emulator.server import EmulatorServer  # imports moto: after argument errors are reported
 
     try:

@@ -56,10 +56,10 @@ def _getuser(client: redis.Redis, user: str) -> dict[str, Any] | None:
     return {str(items[i]): items[i + 1] for i in range(0, len(items), 2)}
 
 
-def _rules(prefixes: tuple[str, ...], commands: str) -> tuple[set[str], set[str], set[str]]:
+def _rules(prefixes: tuple[str, ...], commands: tuple[str, ...]) -> tuple[set[str], set[str], set[str]]:
     keys = {f"~{p}*" for p in prefixes}
     channels = {f"&{p}*" for p in prefixes}
-    return keys, channels, set(commands.split())
+    return keys, channels, set(commands)
 
 
 def _matches(
@@ -85,14 +85,21 @@ def provision_redis(
     try:
         for user, prefixes in topology.redis.users.items():
             password = user_password(user)
-            keys, channels, cmds = _rules(prefixes, topology.redis.acl_commands)
+            rules = topology.redis.command_rules(user)
+            keys, channels, cmds = _rules(prefixes, rules)
             current = _getuser(client, user)
             if current is not None and _matches(current, password, keys, channels, cmds):
                 continue
-            _cmd(
-                client, "ACL", "SETUSER", user, "reset", "on", f">{password}", *sorted(keys), *sorted(channels),
-                *topology.redis.acl_commands.split(),
-            )  # fmt: skip
+            try:
+                _cmd(
+                    client, "ACL", "SETUSER", user, "reset", "on", f">{password}", *sorted(keys),
+                    *sorted(channels), *rules,
+                )  # fmt: skip
+            except redis.ResponseError as exc:
+                raise ProvisionError(
+                    f"redis: the server refused the command rules of ACL user {user}: {exc}",
+                    hint=f"check redis.acl.{user}.commands in topology.toml (COMMAND LIST names every command)",
+                ) from exc
             changes.append(
                 f"redis: {'created' if current is None else 'updated'} ACL user {user} ({' '.join(prefixes)})"
             )

@@ -12,7 +12,22 @@ side effect, on the local stack or a deployed one (docs/scenarios.md).
 
 from __future__ import annotations
 
-from harness.scenarios.loader import LoadedScenario, load_scenario
-from harness.scenarios.targets import LOCAL_SPEC, Capability, DeployedOutputs, TargetSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.scenarios.loader import LoadedScenario, load_scenario
+    from harness.scenarios.targets import LOCAL_SPEC, Capability, DeployedOutputs, TargetSpec
 
 __all__ = ["LOCAL_SPEC", "Capability", "DeployedOutputs", "LoadedScenario", "TargetSpec", "load_scenario"]
+
+# Imported on first use: `harness.scenarios.load.options` (the CLI's `scenarios load` flags) must not pay for
+# the whole engine (schema, steps, probes: psycopg, redis, httpx) on every `harness` command.
+_WHERE = {"LoadedScenario": "loader", "load_scenario": "loader", "LOCAL_SPEC": "targets",
+          "Capability": "targets", "DeployedOutputs": "targets", "TargetSpec": "targets"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"harness.scenarios.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'harness.scenarios' has no attribute {name!r}")

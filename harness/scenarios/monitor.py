@@ -20,8 +20,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -181,6 +182,21 @@ class MonitorLost(RuntimeError):
     """The MONITOR connection dropped; what was observed after that is unknown."""
 
 
+PROBE_CLIENT_NAME = "harness-acl-probe"  # a test that tries refused commands on purpose names its client so
+ACL_LOG_READ = 1000
+
+
+@dataclass(frozen=True)
+class AclRefusal:
+    """One ACL LOG entry: `user` was refused `object` (a command, key or channel) `count` times."""
+
+    user: str
+    reason: str  # command | key | channel | auth
+    object: str
+    context: str  # toplevel | multi | lua | module
+    count: int
+
+
 class RedisMonitor:
     """One MONITOR connection per process, with markers to cut the stream into scenario runs.
 
@@ -230,6 +246,36 @@ class RedisMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._admin.close()
+
+    # -- ACL refusals ------------------------------------------------------------------------------------
+    def refusals(self, users: Sequence[str], since: datetime) -> list[AclRefusal]:
+        """What Redis refused `users` (component ACL users) since `since`: its ACL LOG, newest entries last
+        updated after `since`, except clients named `PROBE_CLIENT_NAME` (tests that try refused commands on
+        purpose). An empty list on a server without ACL LOG (ElastiCache does not offer it)."""
+        try:
+            entries = self._admin.acl_log(count=ACL_LOG_READ)
+        except redis.ResponseError:
+            return []
+        cutoff_ms = since.timestamp() * 1000
+        found = []
+        for raw in entries:
+            entry: dict[str, Any] = dict(raw)
+            user = str(entry.get("username", ""))
+            client = entry.get("client-info") or {}
+            name = client.get("name", "") if isinstance(client, dict) else ""
+            updated = float(entry.get("timestamp-last-updated") or 0)
+            if user not in users or name == PROBE_CLIENT_NAME or (updated and updated < cutoff_ms):
+                continue
+            found.append(
+                AclRefusal(
+                    user=user,
+                    reason=str(entry.get("reason", "")),
+                    object=str(entry.get("object", "")),
+                    context=str(entry.get("context", "")),
+                    count=int(entry.get("count", 1)),
+                )
+            )
+        return found
 
     # -- windows -----------------------------------------------------------------------------------------
     def begin(self, label: str) -> str:

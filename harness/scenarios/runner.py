@@ -189,10 +189,16 @@ class ScenarioRun:
             namespaces = [ns.prefix for ns in target.topology.redis.namespaces]
             report.findings += audits.audit_redis_keys(activity, namespaces)
             report.findings += audits.audit_tasks(activity)
-            report.audits_run += [audits.REDIS_NAMESPACES, audits.TASK_TENANT]
+            users = list(target.topology.redis.users)
+            report.findings += audits.audit_refusals(monitor.refusals(users, self.started_at))
+            report.audits_run += [audits.REDIS_NAMESPACES, audits.TASK_TENANT, audits.REDIS_REFUSALS]
         else:
             why = target.spec.why_not(Capability.REDIS_AUDIT)
-            report.audits_skipped |= {audits.REDIS_NAMESPACES: why, audits.TASK_TENANT: why}
+            report.audits_skipped |= {
+                audits.REDIS_NAMESPACES: why,
+                audits.TASK_TENANT: why,
+                audits.REDIS_REFUSALS: why,
+            }
         if target.objects is not None:
             report.findings += audits.audit_objects(target.objects, self.started_at)
             report.audits_run.append(audits.OBJECT_PREFIX)

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from harness.envcontract import CONTRACT_KEYS
 from harness.scenarios.identity import secret_hash
+from harness.scenarios.monitor import PROBE_CLIENT_NAME
 from harness.testing import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -78,9 +79,10 @@ def test_app_user_connects_but_cannot_create_objects(stack: RunningStack) -> Non
 
 def test_runtime_redis_users_are_confined_to_their_namespaces(stack: RunningStack) -> None:
     suffix = uuid.uuid4().hex
-    backend = redis.Redis.from_url(stack.env("backend")["REDIS_URL"])
+    # refused on purpose: named so the scenario audits' redis-refusals leave these out
+    backend = redis.Redis.from_url(stack.env("backend")["REDIS_URL"], client_name=PROBE_CLIENT_NAME)
     worker = (
-        redis.Redis.from_url(stack.env("worker")["REDIS_URL"])
+        redis.Redis.from_url(stack.env("worker")["REDIS_URL"], client_name=PROBE_CLIENT_NAME)
         if "worker" in stack.topology.services
         else None
     )
@@ -127,7 +129,7 @@ def test_component_users_cannot_run_keyless_commands_that_reach_other_namespaces
     """Key patterns confine keyed commands only: SWAPDB (empties db 0 for everyone, like FLUSHDB), SCRIPT FLUSH,
     FUNCTION ..., KEYS and RANDOMKEY (key names of every namespace) must be refused outright."""
     for component in [n for n in ("backend", "worker") if n in stack.topology.services]:
-        client = redis.Redis.from_url(stack.env(component)["REDIS_URL"])
+        client = redis.Redis.from_url(stack.env(component)["REDIS_URL"], client_name=PROBE_CLIENT_NAME)
         try:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 client.execute_command(*command)

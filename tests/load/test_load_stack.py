@@ -52,7 +52,13 @@ def test_two_worker_processes_run_the_scenarios_and_report_every_step(
                  "emails_delivered", "audit_findings", "steps"):  # fmt: skip
         assert name in report, name
     assert report["requests"] > 0 and report["audit_findings"] == []
-    assert set(report["audits_run"]) == {"redis-namespaces", "task-tenant", "object-prefix", "row-tenant"}
+    assert set(report["audits_run"]) == {
+        "redis-namespaces",
+        "task-tenant",
+        "redis-refusals",
+        "object-prefix",
+        "row-tenant",
+    }
     names = [s["name"] for s in report["steps"]]
     assert any(n.startswith("orders#2 ") for n in names) and any(n.startswith("health#") for n in names)
     assert report["emails_expected"] >= 1 and report["emails_delivered"] >= 1  # --sample 1: every probe ran

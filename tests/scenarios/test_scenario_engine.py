@@ -49,7 +49,7 @@ def test_a_shipped_scenario_passes_and_records_its_timings(scenario_session: Sce
     result = run(scenario_session, ROOT / "scenarios" / "health.yaml")
     assert result.steps_passed == 2
     assert set(result.timings) == {"setup_s", "steps_s", "audits_s", "cleanup_s"}
-    assert result.audits_run == ["redis-namespaces", "task-tenant", "object-prefix"]
+    assert result.audits_run == ["redis-namespaces", "task-tenant", "redis-refusals", "object-prefix"]
 
 
 def test_a_failing_expectation_reports_the_step_request_response_and_variables(
@@ -88,7 +88,7 @@ def test_a_failing_expectation_reports_the_step_request_response_and_variables(
     assert "not-for-your-eyes-1234" not in report
     assert "eyJ" not in report  # no JWT anywhere
     assert "steps: ✓1 ✗2 ·3" in report
-    assert "audits run: redis-namespaces, task-tenant, object-prefix" in report
+    assert "audits run: redis-namespaces, task-tenant, redis-refusals, object-prefix" in report
 
 
 def test_a_probe_that_times_out_shows_what_it_saw(scenario_session: ScenarioSession, tmp_path: Path) -> None:

@@ -219,3 +219,42 @@ def test_worker_pool_and_concurrency_come_from_the_topology_and_only_for_celery(
         Service(kind="asgi", app="a:b", port=8000, health_path="/h", redis_user="b", pool="threads")
     with pytest.raises(ValueError, match="prefork"):
         Service(kind="celery", app="a.b", redis_user="w", pool="gevent")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        ('"lpush", "llen", "sadd"', '"lpush", "llen", "keys", "sadd"', "redis.acl.backend.commands",
+         "'keys' may not be allowed to a component user: it lists key names of every namespace"),
+        ('"lpush", "llen", "sadd"', '"lpush", "llen", "scan", "sadd"', "redis.acl.backend.commands",
+         "keep an index key instead"),
+        ('"lpush", "llen", "sadd"', '"lpush", "llen", "function|flush", "sadd"', "redis.acl.backend.commands",
+         "functions are shared by every user"),
+        ('"lpush", "llen", "sadd"', '"lpush", "llen", "@read", "sadd"', "redis.acl.backend.commands",
+         "categories (@read) are not allowed"),
+        ('"lpush", "llen", "sadd"', '"lpush", "llen", "lpush", "sadd"', "redis.acl.backend.commands",
+         "'lpush' is listed twice"),
+        ("[redis.acl.worker]", "[redis.acl.wrker]", "redis", "redis.acl.wrker: no namespace lists user 'wrker'"),
+    ],
+)  # fmt: skip
+def test_redis_allow_lists_refuse_what_no_component_may_run(
+    tmp_path: Path, old: str, new: str, key: str, expected: str
+) -> None:
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(TopologyError) as info:
+        load_topology(path)
+    assert key in str(info.value) and expected in str(info.value)
+
+
+def test_redis_command_rules_are_the_allow_list_on_both_tiers_and_in_elasticache() -> None:
+    from harness.deploy.data import redis_access_string
+
+    topology = load_topology(TOPOLOGY)
+    rules = topology.redis.command_rules("backend")
+    assert rules[0] == "-@all" and "+lpush" in rules and not any(r.startswith("+@") for r in rules)
+    access = redis_access_string(topology.redis.users["backend"], rules)
+    assert access.startswith("on ~ai:quota:* ") and access.endswith(" ".join(rules))
+    # a user without an allow-list keeps the deny-list default
+    assert topology.model_copy(
+        update={"redis": topology.redis.model_copy(update={"acl": {}})}
+    ).redis.command_rules("worker") == tuple(topology.redis.acl_commands.split())

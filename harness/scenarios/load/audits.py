@@ -78,6 +78,12 @@ def final_audits(
     else:
         why = "no Redis MONITOR on this target (the deployed Redis is not reachable from here)"
         skipped |= {audits.REDIS_NAMESPACES: why, audits.TASK_TENANT: why}
+    if target.monitor is not None:
+        users = list(target.topology.redis.users)
+        findings += audits.audit_refusals(target.monitor.refusals(users, since))
+        ran.append(audits.REDIS_REFUSALS)
+    else:
+        skipped[audits.REDIS_REFUSALS] = "the deployed Redis's ACL LOG is not reachable from here"
     if target.objects is not None:
         findings += audits.audit_objects(target.objects, since)
         ran.append(audits.OBJECT_PREFIX)

@@ -59,6 +59,9 @@ def test_soft_then_hard_limit(
     total = int(counters["prompt"]) + int(counters["completion"])
     assert total == last.json()["quota"]["used_tokens"]
     assert counters["requests"] == "3"
+    assert (
+        redis_admin.zscore("ai:quota:index", f"{tenant.id}:{period()}") is not None
+    )  # for the beat's roll-up
     assert redis_admin.hgetall(f"ai:limit:{tenant.id}") == {"soft": str(used), "hard": str(used + 1)}
 
     usage = tenant.api("member").get("/api/v1/ai/usage").json()

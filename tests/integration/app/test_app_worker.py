@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -292,3 +293,34 @@ def test_every_redis_key_is_in_a_declared_namespace(redis_admin: redis.Redis) ->
     prefixes = tuple(namespace["prefix"] for namespace in topology["redis"]["namespaces"])
     strays = [key for key in redis_admin.scan_iter(count=1000) if not key.startswith(prefixes)]
     assert strays == []
+
+
+def test_the_usage_rollup_of_every_tenant_reads_its_index_not_a_scan(
+    tenant: TenantUnderTest,
+    worker_env: dict[str, str],
+    admin_db: psycopg.Connection[Any],
+    redis_admin: redis.Redis,
+) -> None:
+    """The beat's roll-up (no tenant id) finds counters through `ai:quota:index` (SCAN and KEYS are not on
+    the worker's allow-list), and drops index entries whose counter expired or went with its tenant."""
+    from app import keys
+    from app.ai.quota import QUOTA_KEY_TTL_SECONDS, current_period
+
+    period, index = current_period(), keys.ai_quota_index()
+    mine = keys.ai_quota_member(uuid.UUID(tenant.id), period)
+    gone, expired = f"{uuid.uuid4()}:{period}", f"{uuid.uuid4()}:{period}"
+    redis_admin.hset(
+        keys.ai_quota(uuid.UUID(tenant.id), period), mapping={"prompt": 3, "completion": 4, "requests": 1}
+    )
+    redis_admin.zadd(
+        index, {mine: time.time(), gone: time.time(), expired: time.time() - QUOTA_KEY_TTL_SECONDS - 60}
+    )
+
+    assert send_task(worker_env, "ai.aggregate_usage", [], wait=True) >= 1
+    row = admin_db.execute(
+        "SELECT total_tokens, requests FROM ai_usage WHERE tenant_id = %s AND period = %s",
+        (tenant.id, period),
+    ).fetchone()
+    assert row == (7, 1)
+    assert redis_admin.zscore(index, mine) is not None
+    assert redis_admin.zscore(index, gone) is None and redis_admin.zscore(index, expired) is None

@@ -10,7 +10,16 @@ import pytest
 
 from app import keys
 from app.ai.provider import Completion, LocalProvider, count_tokens
-from app.ai.quota import Limits, QuotaStatus, Usage, current_period, quota_status, seconds_until_next_period
+from app.ai.quota import (
+    QUOTA_KEY_TTL_SECONDS,
+    Limits,
+    QuotaStatus,
+    Usage,
+    current_period,
+    live_periods,
+    quota_status,
+    seconds_until_next_period,
+)
 from app.ratelimit import fixed_window
 
 
@@ -54,6 +63,33 @@ def test_periods_are_utc_months() -> None:
     assert current_period(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == "2026-12"
     assert seconds_until_next_period(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == 60
     assert seconds_until_next_period(datetime(2026, 2, 28, 0, 0, tzinfo=UTC)) == 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("now", "periods"),
+    [
+        (datetime(2026, 12, 2, tzinfo=UTC), ["2026-12", "2026-11", "2026-10", "2026-09"]),
+        (datetime(2026, 3, 31, tzinfo=UTC), ["2026-03", "2026-02", "2026-01"]),
+        (datetime(2026, 1, 1, tzinfo=UTC), ["2026-01", "2025-12", "2025-11", "2025-10"]),
+    ],
+)
+def test_live_periods_are_every_period_a_counter_may_still_exist_for(
+    now: datetime, periods: list[str]
+) -> None:
+    """A counter expires QUOTA_KEY_TTL_SECONDS after its last write, which is before its period ended: the
+    tenant deletion deletes exactly these (no SCAN)."""
+    assert live_periods(now) == periods
+    oldest = datetime.strptime(periods[-1], "%Y-%m").replace(tzinfo=UTC)
+    before_oldest_ended = (now - oldest).total_seconds()
+    assert before_oldest_ended >= QUOTA_KEY_TTL_SECONDS  # the one before it ended a lifetime ago
+
+
+def test_the_quota_index_names_counters_only() -> None:
+    tenant = uuid.uuid4()
+    assert keys.parse_ai_quota_member(keys.ai_quota_member(tenant, "2026-11")) == (tenant, "2026-11")
+    assert keys.parse_ai_quota(keys.ai_quota_index()) is None
+    assert keys.parse_ai_quota_member("rollup-pending") is None
+    assert keys.ai_quota_index().startswith(keys.AI_QUOTA)
 
 
 def test_quota_keys_round_trip() -> None:
