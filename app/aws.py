@@ -30,7 +30,16 @@ def s3_client() -> Any:
 
 @lru_cache(maxsize=1)
 def ses_client() -> Any:
-    return _client("ses")
+    # No retries inside botocore: a send whose connection dropped after the request went out may have been
+    # accepted, and only the caller can tell that attempt from a refused one (app/emails.py: AmbiguousSend).
+    # The worker's task retries it, with backoff, and marks the resend (app/workers/tasks.py).
+    settings = get_settings()
+    return boto3.client(
+        "ses",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=30),
+    )
 
 
 @lru_cache(maxsize=1)

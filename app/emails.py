@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
 from app.aws import ses_client
 from app.settings import get_settings
@@ -23,6 +30,15 @@ class EmailError(Exception):
 
 class TransientEmailError(EmailError):
     """Sending failed in a way a retry may fix (throttling, network)."""
+
+
+class AmbiguousSendError(TransientEmailError):
+    """The request reached SES but no answer came back (connection dropped or timed out while reading): SES
+    may have accepted it. A retry is the only way not to lose the email, and may deliver it twice."""
+
+
+# The request never left: connecting failed, so SES cannot have accepted anything.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -116,8 +132,12 @@ def _tag_value(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256]
 
 
-def send(email: Email) -> str:
-    """Send through SES (with the configuration set, for delivery events); returns SES's MessageId."""
+def send(email: Email, *, possible_duplicate: bool = False) -> str:
+    """Send through SES (with the configuration set, for delivery events); returns SES's MessageId.
+
+    `possible_duplicate`: an earlier attempt may have been accepted (`AmbiguousSendError`); the message is
+    tagged `possible_duplicate=true`, so SES's events (and a reader of the captured mail) can tell it apart.
+    """
     settings = get_settings()
     request: dict[str, Any] = {
         "Source": settings.ses_sender,
@@ -131,6 +151,8 @@ def send(email: Email) -> str:
             {"Name": "tenant_id", "Value": _tag_value(email.tenant_id)},
         ],
     }
+    if possible_duplicate:
+        request["Tags"].append({"Name": "possible_duplicate", "Value": "true"})
     if settings.ses_configuration_set:
         request["ConfigurationSetName"] = settings.ses_configuration_set
     try:
@@ -140,6 +162,10 @@ def send(email: Email) -> str:
         if code in TRANSIENT_SES_CODES:
             raise TransientEmailError(f"SES {code}: {exc}") from exc
         raise EmailError(f"SES refused the email ({code}): {exc}") from exc
-    except BotoCoreError as exc:  # connection refused, timeouts: the endpoint may come back
+    except _NOT_SENT as exc:  # connection refused or not made: the endpoint may come back
+        raise TransientEmailError(f"SES unreachable: {exc}") from exc
+    except (HTTPClientError, ReadTimeoutError) as exc:  # sent, then the connection dropped or went silent
+        raise AmbiguousSendError(f"SES did not answer (it may have accepted the email): {exc}") from exc
+    except BotoCoreError as exc:
         raise TransientEmailError(f"SES unreachable: {exc}") from exc
     return str(response["MessageId"])

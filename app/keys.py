@@ -18,6 +18,13 @@ CELERY = "celery:"  # Celery's global key prefix (broker, results, pub/sub chann
 _QUOTA_KEY = re.compile(rf"^{AI_QUOTA}(?P<tenant>[0-9a-f-]{{36}}):(?P<period>\d{{4}}-\d{{2}})$")
 
 
+def email_delivery(idempotency_key: str) -> str:
+    """What the worker knows about an email the database could not record: `sent:<SES message id>` (SES
+    accepted it, the commit that stamps the row failed) or `maybe` (SES did not answer). Celery's namespace:
+    it is the worker's delivery bookkeeping, beside its queues."""
+    return f"{CELERY}email:{idempotency_key}"
+
+
 def ai_quota(tenant_id: uuid.UUID, period: str) -> str:
     """Hash of token counters (`prompt`, `completion`, `total`, `requests`) for one tenant and period."""
     return f"{AI_QUOTA}{tenant_id}:{period}"

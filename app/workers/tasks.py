@@ -5,7 +5,12 @@ Emails are delivered at most once per business event: the row (order, donation, 
 `*_sent_at` checked, the email sent and the row stamped in one transaction — with the outbox intent's
 `done_at` (app/outbox.py), so the relay stops queueing it exactly when the email is recorded as sent. A redelivered task
 (acks_late + reject_on_worker_lost: a killed worker's task runs again) finds the stamp and sends nothing.
-The remaining window — SES accepted the email, then the worker died before the commit — re-sends once.
+Around the send, Redis (keys.email_delivery) holds what the database cannot yet: `maybe` from just before
+the SES call until the stamp commits, `sent:<message id>` when SES accepted the email and the stamp's commit
+then failed (the database went away). The next attempt stamps the row from `sent:` without sending again;
+after `maybe` (SES did not answer, or the worker died mid-send) it sends again tagged
+`possible_duplicate=true`, because SES offers no idempotency token: that resend may be a second copy, and
+it says so. An untagged second copy needs two faults at once (Redis losing the record as well).
 """
 
 from __future__ import annotations
@@ -46,11 +51,32 @@ EMAIL_TASK_OPTIONS: dict[str, Any] = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+# How long the worker remembers an email the database could not record (keys.email_delivery): longer than
+# any outage the outbox relay waits out before it queues the intent again.
+DELIVERY_MEMORY_SECONDS = 7 * 24 * 3600
+SENT = "sent:"
+MAYBE_SENT = "maybe"
 
 
 @lru_cache(maxsize=1)
 def worker_redis() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url, decode_responses=True, socket_timeout=5)
+
+
+def _remember(idempotency_key: str, value: str) -> None:
+    """Record what the database could not; never raises (the caller is already failing)."""
+    try:
+        worker_redis().set(keys.email_delivery(idempotency_key), value, ex=DELIVERY_MEMORY_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("could not record the delivery state of %s (%s)", idempotency_key, exc)
+
+
+def _forget(idempotency_key: str) -> None:
+    """The row is stamped (or nothing was sent): the record is no longer needed. Never raises."""
+    try:
+        worker_redis().delete(keys.email_delivery(idempotency_key))
+    except redis.RedisError as exc:  # it expires on its own
+        logger.info("could not drop the delivery record of %s (%s)", idempotency_key, exc)
 
 
 def _deliver_once(
@@ -60,8 +86,14 @@ def _deliver_once(
     sent_at: str,
     message_id: str,
     render: Callable[[Tenant], emails.Email],
+    accepted: list[tuple[str, str]],
 ) -> str | None:
-    """Send the row's email unless it was already sent; returns the SES message id."""
+    """Send the row's email unless it was already sent; returns the SES message id.
+
+    Once SES accepted the email, (idempotency key, message id) is appended to `accepted`: if the transaction
+    that stamps the row then fails (the database went away), the caller records it in Redis, and the next
+    attempt stamps the row from there instead of sending again.
+    """
     if row is None:
         logger.warning("nothing to send: the row is not visible in this tenant (deleted, or wrong tenant)")
         return None
@@ -70,7 +102,29 @@ def _deliver_once(
         return str(getattr(row, message_id))
     tenant = session.get(Tenant, row.tenant_id)
     assert tenant is not None  # the row references it and both are visible under the same tenant
-    ses_message_id = emails.send(render(tenant))
+    email = render(tenant)
+    known: str | None = worker_redis().get(keys.email_delivery(email.idempotency_key))  # type: ignore[assignment]
+    if known is not None and known.startswith(SENT):
+        ses_message_id = known.removeprefix(SENT)
+        logger.warning(
+            "%s was sent (%s) before the database could record it: recording it, not sending again",
+            email.idempotency_key,
+            ses_message_id,
+        )
+    else:
+        # Recorded before the send: if this process dies while SES has the request (or before the stamp
+        # commits), the next attempt knows it may be a second copy and says so.
+        worker_redis().set(keys.email_delivery(email.idempotency_key), MAYBE_SENT, ex=DELIVERY_MEMORY_SECONDS)
+        try:
+            ses_message_id = emails.send(email, possible_duplicate=known == MAYBE_SENT)
+        except emails.AmbiguousSendError:
+            logger.warning("SES did not answer for %s (it may have accepted it)", email.idempotency_key)
+            raise
+        except emails.EmailError:  # refused, or never reached SES: nothing was sent
+            if known is None:
+                _forget(email.idempotency_key)
+            raise
+        accepted.append((email.idempotency_key, ses_message_id))
     setattr(row, sent_at, datetime.now(UTC))
     setattr(row, message_id, ses_message_id)
     return ses_message_id
@@ -81,76 +135,104 @@ def _locked(session: Session, model: type[Order] | type[Donation] | type[Invite]
     return session.scalar(select(model).where(model.id == uuid.UUID(row_id)).with_for_update())
 
 
+def _email_task(
+    task: Task,
+    tenant_id: str,
+    model: type[Order] | type[Donation] | type[Invite],
+    row_id: str,
+    *,
+    sent_at: str,
+    message_id: str,
+    render: Callable[[Any, Tenant], emails.Email],
+    skip: Callable[[Any], str | None] = lambda row: None,
+) -> str | None:
+    """Lock the row, stamp its outbox intent done, send its email once, stamp the row — one transaction."""
+    accepted: list[tuple[str, str]] = []
+    try:
+        with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
+            row = _locked(session, model, row_id)
+            outbox.mark_done(session, task.name, row_id)
+            if row is not None and (reason := skip(row)) is not None:
+                logger.info("%s %s: not sending (%s)", model.__tablename__, row_id, reason)
+                return None
+            result = _deliver_once(
+                session,
+                row,
+                sent_at=sent_at,
+                message_id=message_id,
+                render=lambda tenant: render(row, tenant),
+                accepted=accepted,
+            )
+    except Exception:
+        for idempotency_key, ses_message_id in accepted:  # SES has it; the stamp did not commit
+            _remember(idempotency_key, SENT + ses_message_id)
+        raise
+    for idempotency_key, _ in accepted:  # stamped: the row is the record now
+        _forget(idempotency_key)
+    return result
+
+
 @celery_app.task(name="emails.order_confirmation", **EMAIL_TASK_OPTIONS)
 def send_order_confirmation(self: Task, tenant_id: str, order_id: str) -> str | None:
-    with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
-        order: Order | None = _locked(session, Order, order_id)
-        outbox.mark_done(session, self.name, order_id)
-        return _deliver_once(
-            session,
-            order,
-            sent_at="confirmation_sent_at",
-            message_id="confirmation_message_id",
-            render=lambda tenant: emails.order_confirmation(
-                tenant_id=tenant_id,
-                tenant_name=tenant.name,
-                order_id=order_id,
-                to=order.buyer_email,  # type: ignore[union-attr]
-                items=order.items,  # type: ignore[union-attr]
-                total_cents=order.total_cents,  # type: ignore[union-attr]
-                currency=order.currency,  # type: ignore[union-attr]
-            ),
-        )
+    return _email_task(
+        self,
+        tenant_id,
+        Order,
+        order_id,
+        sent_at="confirmation_sent_at",
+        message_id="confirmation_message_id",
+        render=lambda order, tenant: emails.order_confirmation(
+            tenant_id=tenant_id,
+            tenant_name=tenant.name,
+            order_id=order_id,
+            to=order.buyer_email,
+            items=order.items,
+            total_cents=order.total_cents,
+            currency=order.currency,
+        ),
+    )
 
 
 @celery_app.task(name="emails.donation_receipt", **EMAIL_TASK_OPTIONS)
 def send_donation_receipt(self: Task, tenant_id: str, donation_id: str) -> str | None:
-    with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
-        donation: Donation | None = _locked(session, Donation, donation_id)
-        outbox.mark_done(session, self.name, donation_id)
-        return _deliver_once(
-            session,
-            donation,
-            sent_at="receipt_sent_at",
-            message_id="receipt_message_id",
-            render=lambda tenant: emails.donation_receipt(
-                tenant_id=tenant_id,
-                tenant_name=tenant.name,
-                donation_id=donation_id,
-                to=donation.donor_email,  # type: ignore[union-attr]
-                amount_cents=donation.amount_cents,  # type: ignore[union-attr]
-                currency=donation.currency,  # type: ignore[union-attr]
-            ),
-        )
+    return _email_task(
+        self,
+        tenant_id,
+        Donation,
+        donation_id,
+        sent_at="receipt_sent_at",
+        message_id="receipt_message_id",
+        render=lambda donation, tenant: emails.donation_receipt(
+            tenant_id=tenant_id,
+            tenant_name=tenant.name,
+            donation_id=donation_id,
+            to=donation.donor_email,
+            amount_cents=donation.amount_cents,
+            currency=donation.currency,
+        ),
+    )
 
 
 @celery_app.task(name="emails.invite", **EMAIL_TASK_OPTIONS)
 def send_invite(self: Task, tenant_id: str, invite_id: str) -> str | None:
-    with tenant_transaction_sync(uuid.UUID(tenant_id)) as session:
-        invite: Invite | None = _locked(session, Invite, invite_id)
-        outbox.mark_done(session, self.name, invite_id)
-        if invite is not None and invite.status != "pending":
-            logger.info("invite %s is %s: not sending", invite_id, invite.status)
-            return None
-        return _deliver_once(
-            session,
-            invite,
-            sent_at="sent_at",
-            message_id="message_id",
-            render=lambda tenant: emails.invite(
-                tenant_id=tenant_id,
-                tenant_name=tenant.name,
-                invite_id=invite_id,
-                to=invite.email,  # type: ignore[union-attr]
-                role=invite.role,  # type: ignore[union-attr]
-                token=invite_tokens.mint(
-                    tenant_id=tenant.id,
-                    invite_id=invite.id,  # type: ignore[union-attr]
-                    expires_at=invite.expires_at,  # type: ignore[union-attr]
-                ),
-                api_url=get_settings().api_url,
-            ),
-        )
+    return _email_task(
+        self,
+        tenant_id,
+        Invite,
+        invite_id,
+        sent_at="sent_at",
+        message_id="message_id",
+        render=lambda invite, tenant: emails.invite(
+            tenant_id=tenant_id,
+            tenant_name=tenant.name,
+            invite_id=invite_id,
+            to=invite.email,
+            role=invite.role,
+            token=invite_tokens.mint(tenant_id=tenant.id, invite_id=invite.id, expires_at=invite.expires_at),
+            api_url=get_settings().api_url,
+        ),
+        skip=lambda invite: None if invite.status == "pending" else f"the invite is {invite.status}",
+    )
 
 
 def rollup_usage(tenant_id: uuid.UUID, period: str, usage: Usage) -> None:

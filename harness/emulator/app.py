@@ -9,7 +9,9 @@ Outermost first:
 2. `RequestGateMiddleware`: every AWS request holds the request gate shared until its response is closed,
    and changing requests mark the state dirty. A changing request's response is buffered and released only
    once a snapshot holding the change is on disk (`EmulatorRuntime.persist`: acknowledged means durable);
-   with `--async-snapshots` it schedules a background snapshot instead.
+   if that snapshot fails (disk full, or running requests kept it out for `SNAPSHOT_WAIT_SECONDS`) the
+   answer is a retryable 503, never the success. With `--async-snapshots` it schedules a background
+   snapshot instead.
 3. `SesV2PathShapes`: old-shape SES v2 requests rewritten, and v1's identity state given to v2
    (harness/emulator/ses_identities.py); then `SesCaptureMiddleware`: records what moto's SES forgets about accepted sends.
 4. `checks`: AWS-faithful checks added by later work (Cognito SECRET_HASH, SigV4 presigned URLs, ...).
@@ -19,7 +21,9 @@ Outermost first:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from html import escape
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -67,23 +71,27 @@ class RequestGateMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         mutating = str(environ.get("REQUEST_METHOD", "GET")).upper() not in READ_ONLY_METHODS
+        sync = self.runtime.config.sync_snapshots
+        held = _HeldResponse(start_response) if mutating and sync else None
         self.runtime.gate.enter_shared()
         try:
-            result = self.app(environ, start_response)
+            result = self.app(environ, held.start_response if held else start_response)
             changed = mutating or bool(environ.get(STATE_CHANGED_KEY))
-            if changed and self.runtime.config.sync_snapshots:
-                # start_response only recorded the headers: nothing reaches the client before the return
-                body = _drain(result)
+            if held is not None:
+                body = held.body + _drain(result)  # nothing has reached the client yet
         except BaseException:
             self._finish(mutating or bool(environ.get(STATE_CHANGED_KEY)))
             raise
-        if not (changed and self.runtime.config.sync_snapshots):
+        if held is None:
             return _GatedResponse(
                 result, lambda: self._finish(changed or bool(environ.get(STATE_CHANGED_KEY)))
             )
         number = self._finish(True)
-        if number is not None:
-            self.runtime.persist(number)
+        if number is not None and not self.runtime.persist(number):
+            # Acknowledged means durable: a change that is not on disk is never answered as done. The
+            # client sees a retryable 503 (the change may have happened, as after a lost answer).
+            return _not_durable(environ, start_response, self.runtime.last_error)
+        held.release()
         return body
 
     def _finish(self, mutating: bool) -> int | None:
@@ -91,6 +99,42 @@ class RequestGateMiddleware:
             return self.runtime.note_mutation() if mutating else None
         finally:
             self.runtime.gate.leave_shared()
+
+
+class _HeldResponse:
+    """A `start_response` that holds the status and headers until `release()`: a changing request's answer
+    leaves only once its change is on disk."""
+
+    def __init__(self, start_response: StartResponse) -> None:
+        self._start_response = start_response
+        self._held: tuple[Any, ...] | None = None
+        self.body: list[bytes] = []
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self._held = (status, headers, exc_info)
+        return self.body.append  # WSGI's legacy write(): held with the rest of the body
+
+    def release(self) -> None:
+        assert self._held is not None, "the application never called start_response"
+        self._start_response(*self._held)
+
+
+def _not_durable(environ: WSGIEnvironment, start_response: StartResponse, problem: str | None) -> list[bytes]:
+    message = f"the AWS emulator could not save this change to disk ({problem or 'unknown error'}); retry"
+    if "json" in str(environ.get("CONTENT_TYPE", "")):
+        body = json.dumps({"__type": "ServiceUnavailable", "message": message}).encode()
+        content_type = "application/x-amz-json-1.1"
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
+            f"<Message>{escape(message)}</Message></Error></ErrorResponse>"
+        ).encode()
+        content_type = "text/xml"
+    start_response(
+        "503 Service Unavailable",
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), ("Retry-After", "1")],
+    )
+    return [body]
 
 
 def _drain(result: Iterable[bytes]) -> list[bytes]:

@@ -45,6 +45,7 @@ class SendDetails:
     html: str | None
     # a bulk send: moto stores one message under its own id but returns one id per destination
     bulk_ids: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # the message tags (SES puts them on its send events)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class _SendRequest:
     configuration_set: str | None
     text: str | None
     html: str | None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 class CapturedMailStore:
@@ -79,6 +81,7 @@ class CapturedMailStore:
                     text=request.text,
                     html=request.html,
                     bulk_ids=tuple(bulk_ids),
+                    tags=request.tags,
                 )
                 self._next_sequence += 1
 
@@ -109,6 +112,7 @@ class CapturedMailStore:
             for item in exported.get("messages", []):
                 known = {key: value for key, value in item.items() if key in fields}
                 known["bulk_ids"] = tuple(known.get("bulk_ids") or ())
+                known["tags"] = tuple((str(name), str(value)) for name, value in known.get("tags") or ())
                 self._details[item["message_id"]] = SendDetails(**known)
             self._next_sequence = int(exported.get("next_sequence", len(self._details) + 1))
 
@@ -223,6 +227,11 @@ def _parse_v1_request(body: bytes) -> _SendRequest | None:
         configuration_set=params.get("ConfigurationSetName"),
         text=params.get("Message.Body.Text.Data"),
         html=params.get("Message.Body.Html.Data"),
+        tags=tuple(
+            (params[f"Tags.member.{n}.Name"], params.get(f"Tags.member.{n}.Value", ""))
+            for n in range(1, 51)
+            if f"Tags.member.{n}.Name" in params
+        ),
     )
 
 
@@ -241,6 +250,11 @@ def _parse_v2_request(body: bytes) -> _SendRequest | None:
         configuration_set=params.get("ConfigurationSetName"),
         text=(simple_body.get("Text") or {}).get("Data"),
         html=(simple_body.get("Html") or {}).get("Data"),
+        tags=tuple(
+            (str(tag.get("Name", "")), str(tag.get("Value", "")))
+            for tag in params.get("EmailTags") or ()
+            if isinstance(tag, dict)
+        ),
     )
 
 
@@ -383,7 +397,7 @@ def list_captured_mail(
 
     Each has: id, api, action, account_id, region, timestamp (ISO 8601 UTC), source, destinations
     (to/cc/bcc, bare addresses), subject, body (text/html), raw_data (raw sends), template (templated
-    sends), configuration_set. `to` keeps messages with that recipient in to, cc or bcc (case-insensitive);
+    sends), configuration_set, tags (the message tags, name -> value). `to` keeps messages with that recipient in to, cc or bcc (case-insensitive);
     `since_id` keeps only messages captured after that one and raises `UnknownMessageError` if unknown.
     Call it with the request gate held shared so no send is half-recorded.
     """
@@ -427,6 +441,7 @@ def _details_fields(details: SendDetails | None, entry: dict[str, Any]) -> dict[
             "action": None,
             "timestamp": None,
             "configuration_set": None,
+            "tags": {},
         }
     fields: dict[str, Any] = {
         "_sequence": details.sequence,
@@ -434,6 +449,7 @@ def _details_fields(details: SendDetails | None, entry: dict[str, Any]) -> dict[
         "action": details.action,
         "timestamp": _iso(details.timestamp),
         "configuration_set": details.configuration_set,
+        "tags": dict(details.tags),
     }
     if entry["raw_data"] is None and entry["template"] is None:
         fields["body"] = {"text": details.text, "html": details.html}

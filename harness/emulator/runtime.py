@@ -196,19 +196,21 @@ class EmulatorRuntime:
             self._scheduler.changed()
         return number
 
-    def persist(self, number: int, wait: float = SNAPSHOT_WAIT_SECONDS) -> None:
-        """Return once a snapshot holding change `number` is on disk (call it after leaving the gate).
+    def persist(self, number: int, wait: float = SNAPSHOT_WAIT_SECONDS) -> bool:
+        """Return once a snapshot holding change `number` is on disk (call it after leaving the gate): True,
+        or False when that snapshot failed — then the change must not be acknowledged.
 
         Group commit: requests that finish while a snapshot is being written wait for it and then find their
         change saved by the next one, so concurrent changes share snapshots. If the snapshot fails (disk
-        full), the error is logged and reported by `/_harness/health`, and the background scheduler retries.
+        full, or running requests kept it out for `wait` seconds), the error is logged and reported by
+        `/_harness/health`, and the background scheduler retries.
         """
         if not self._persistence_enabled() or not self.config.sync_snapshots:
-            return
+            return True
         with self._snapshot_lock:
             with self._counter_lock:
                 if self._saved_mutations >= number:
-                    return
+                    return True
             started = time.perf_counter()
             try:
                 with self.gate.exclusive(wait):
@@ -218,6 +220,14 @@ class EmulatorRuntime:
                 self._last_error = str(exc)
                 log.error("AWS emulator: snapshot failed, the change is in memory only for now: %s", exc)
                 self._scheduler.changed()
+                return False
+        with self._counter_lock:
+            return self._saved_mutations >= number
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last snapshot failed (None once one succeeds)."""
+        return self._last_error
 
     @property
     def dirty(self) -> bool:

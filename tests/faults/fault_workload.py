@@ -136,17 +136,26 @@ class Verdict:
     committed: int  # rows in the database (acknowledged or not: a response can be lost after the commit)
     lost: list[str]  # acknowledged but missing
     unsent: list[str]  # committed, no email (yet)
-    duplicates: list[str]  # more than one email
+    duplicates: list[str]  # more than one copy not marked possible_duplicate: a second email nobody announced
+    # more than one copy, every extra one tagged possible_duplicate: the worker could not rule out that SES
+    # had accepted an earlier attempt (it died mid-send, or SES did not answer) and said so — SES has no
+    # idempotency token, so only the tag can make such a resend honest
+    announced: list[str]
 
 
-def emails_by_subject(aws_url: str) -> Counter[str]:
-    messages = httpx.get(f"{aws_url}/_harness/ses/messages", timeout=30).json()
-    counts: Counter[str] = Counter()
-    for message in messages:
-        counts[str(message.get("subject", ""))] += 1
-        for address in message.get("destinations", {}).get("to", []):
-            counts[f"to:{address}"] += 1
-    return counts
+@dataclass
+class Copies:
+    total: int = 0
+    untagged: int = 0
+
+    def add(self, tags: dict[str, str]) -> None:
+        self.total += 1
+        self.untagged += tags.get("possible_duplicate") != "true"
+
+
+def captured_mail(aws_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = httpx.get(f"{aws_url}/_harness/ses/messages", timeout=30).json()
+    return messages
 
 
 def verify(
@@ -172,16 +181,29 @@ def verify(
             cognito.admin_get_user(UserPoolId=pool_id, Username=user)
         except Exception:
             lost.append(f"cognito user {user}")
-    mail = emails_by_subject(aws_url)
-    sent = {f"order {i}": sum(n for s, n in mail.items() if s.startswith(f"Order {i} ")) for i in orders}
-    sent |= {
-        f"donation {i}": sum(n for s, n in mail.items() if s.startswith(f"Donation receipt {i} "))
-        for i in donations
-    }
-    sent |= {f"invite {i}": mail[f"to:{email}"] for i, email in invites.items()}
+    by_subject: dict[str, Copies] = {}
+    by_recipient: dict[str, Copies] = {}
+    for message in captured_mail(aws_url):
+        tags = message.get("tags") or {}
+        by_subject.setdefault(str(message.get("subject", "")), Copies()).add(tags)
+        for address in message.get("destinations", {}).get("to", []):
+            by_recipient.setdefault(address, Copies()).add(tags)
+
+    def copies(prefix: str) -> Copies:
+        found = Copies()
+        for subject, each in by_subject.items():
+            if subject.startswith(prefix):
+                found.total += each.total
+                found.untagged += each.untagged
+        return found
+
+    sent = {f"order {i}": copies(f"Order {i} ") for i in orders}
+    sent |= {f"donation {i}": copies(f"Donation receipt {i} ") for i in donations}
+    sent |= {f"invite {i}": by_recipient.get(email, Copies()) for i, email in invites.items()}
     return Verdict(
         committed=len(orders) + len(donations) + len(invites),
         lost=lost,
-        unsent=[k for k, n in sent.items() if n == 0],
-        duplicates=[k for k, n in sent.items() if n > 1],
+        unsent=[k for k, n in sent.items() if n.total == 0],
+        duplicates=[k for k, n in sent.items() if n.untagged > 1],
+        announced=[k for k, n in sent.items() if n.total > 1 and n.untagged <= 1],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,25 @@ def test_a_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
     assert (tmp_path / "state.pickle.prev").exists()  # the snapshot it replaced
 
 
+def test_a_change_that_could_not_be_saved_is_not_acknowledged(tmp_path: Path) -> None:
+    """Before: the failed snapshot was logged and the request answered 200 — acknowledged, not durable, so
+    a SIGKILL lost it. Now the answer is a retryable 503 until a snapshot holds the change."""
+    aws = FakeAws()
+    client, runtime = make_app(tmp_path, aws)
+    blocker = tmp_path / f".state.pickle.tmp-{os.getpid()}"
+    blocker.mkdir()  # the snapshot's temporary file cannot be created: the write fails
+    refused = client.put("/bucket/key", data=b"x", buffered=True)
+    assert refused.status_code == 503
+    assert b"ServiceUnavailable" in refused.data and b"could not save this change" in refused.data
+    assert refused.headers["Retry-After"] == "1"
+    assert runtime.health()["persistence"]["last_error"]
+    assert runtime.gate.active_requests == 0
+    blocker.rmdir()
+    assert client.put("/bucket/key2", data=b"y", buffered=True).status_code == 200
+    assert (tmp_path / "state.pickle").exists()
+    assert not runtime.dirty  # the earlier change is on disk too
+
+
 def test_a_crashing_handler_still_leaves_the_gate(tmp_path: Path) -> None:
     client, runtime = make_app(tmp_path)
     with pytest.raises(RuntimeError):
@@ -147,6 +167,10 @@ def test_v1_send_details_are_recorded_and_the_body_still_reaches_moto() -> None:
         "Message.Body.Text.Data": "plain",
         "Message.Body.Html.Data": "<p>html</p>",
         "ConfigurationSetName": "transactional",
+        "Tags.member.1.Name": "idempotency_key",
+        "Tags.member.1.Value": "order-1",
+        "Tags.member.2.Name": "possible_duplicate",
+        "Tags.member.2.Value": "true",
     }
     response = v1_send(aws, store, params)
     assert response.status_code == 200
@@ -155,6 +179,7 @@ def test_v1_send_details_are_recorded_and_the_body_still_reaches_moto() -> None:
     assert details is not None
     assert (details.api, details.action, details.configuration_set) == ("ses", "SendEmail", "transactional")
     assert (details.text, details.html) == ("plain", "<p>html</p>")
+    assert dict(details.tags) == {"idempotency_key": "order-1", "possible_duplicate": "true"}
 
 
 def test_rejected_sends_and_other_actions_are_not_recorded() -> None:
@@ -173,18 +198,21 @@ def test_v2_send_details_are_recorded() -> None:
     payload = {
         "FromEmailAddress": "a@b.test",
         "ConfigurationSetName": "cs",
+        "EmailTags": [{"Name": "tenant_id", "Value": "t-1"}],
         "Content": {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}},
     }
     Client(app).post("/v2/email/outbound-emails", json=payload)
     details = store.get("m-4")
     assert details is not None
     assert (details.api, details.configuration_set, details.text, details.html) == ("sesv2", "cs", "t", None)
+    assert details.tags == (("tenant_id", "t-1"),)
 
 
 def test_store_export_load_round_trip() -> None:
     store = CapturedMailStore()
     aws = FakeAws(b"<MessageId>a</MessageId><MessageId>b</MessageId>")
-    v1_send(aws, store, {"Action": "SendEmail", "Message.Body.Text.Data": "t"})
+    v1_send(aws, store, {"Action": "SendEmail", "Message.Body.Text.Data": "t", "Tags.member.1.Name": "k",
+                         "Tags.member.1.Value": "v"})  # fmt: skip
     copy = CapturedMailStore()
     copy.load(json.loads(json.dumps(store.export())))
     assert copy.get("a") == store.get("a")

@@ -14,13 +14,15 @@ import time
 import tomllib
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import redis
-from app_stack_clients import Inbox, TenantUnderTest, add_catalog_item, unique, wait_for
+from app_stack_clients import Inbox, TenantUnderTest, add_catalog_item, database_url_for, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +110,57 @@ class SilentSes:
             connection.close()
 
 
+ROW_LOCK_HOLDER = """
+SELECT l.pid FROM pg_locks l JOIN orders o ON l.transactionid = o.xmax
+WHERE o.id = %s AND l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+"""
+
+
+class DatabaseLostDuringSend:
+    """A proxy in front of the real emulator. When an SES send arrives for the order it watches, it first ends
+    the database session that holds the order's row lock (as a Postgres restart does), then forwards the send:
+    SES accepts the email, and the transaction that would stamp the order can no longer commit."""
+
+    def __init__(self, emulator: str, database_url: str, order_id: str) -> None:
+        self.emulator = emulator.rstrip("/")
+        self.database_url = database_url
+        self.order_id = order_id
+        self.terminated: list[int] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if b"Action=SendEmail" in body and not proxy.terminated:
+                    proxy.end_lock_holder()
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                answer = httpx.post(proxy.emulator + self.path, content=body, headers=headers, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/xml"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def end_lock_holder(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as db:
+            [(pid,)] = db.execute(ROW_LOCK_HOLDER, (self.order_id,)).fetchall()
+            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            self.terminated.append(pid)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
 def silent_ses() -> Iterator[SilentSes]:
     endpoint = SilentSes()
@@ -183,6 +236,55 @@ def test_worker_killed_mid_send_sends_exactly_once_after_restart(
         )
     finally:
         stop(second)
+    assert len(inbox.to(buyer)) == 1
+
+
+def test_a_database_lost_after_ses_accepted_sends_exactly_once(
+    stack: Any,
+    tenant: TenantUnderTest,
+    worker_env: dict[str, str],
+    backend_env: dict[str, str],
+    admin_db: psycopg.Connection[Any],
+    inbox: Inbox,
+    tmp_path: Path,
+) -> None:
+    """Before: the email was sent, the commit that stamps the order failed, the retry sent it again (two
+    emails; the fault suite's postgres kill showed it). Now the retry finds SES's message id recorded in
+    Redis and only stamps the order."""
+    queue = unique("db-lost-")
+    buyer = f"{unique('buyer-')}@it.test"
+    order_id = str(uuid.uuid4())
+    admin_db.execute(
+        "INSERT INTO orders (id, tenant_id, user_sub, buyer_email, items, total_cents, currency)"
+        " VALUES (%s, %s, 'sub', %s, %s, 100, 'USD')",
+        (
+            order_id,
+            tenant.id,
+            buyer,
+            json.dumps([{"sku": "X", "name": "X", "qty": 1, "unit_price_cents": 100}]),
+        ),
+    )
+    url = database_url_for(stack.admin_database_url, backend_env["DATABASE_URL"])
+    proxy = DatabaseLostDuringSend(worker_env["AWS_ENDPOINT_URL"], url, order_id)
+    worker = start_worker(worker_env | {"AWS_ENDPOINT_URL": proxy.url}, queue, tmp_path / "worker.log")
+    try:
+        send_task(backend_env, "emails.order_confirmation", [tenant.id, order_id], queue=queue)
+        stamped = wait_for(
+            lambda: admin_db.execute(
+                "SELECT confirmation_message_id FROM orders WHERE id = %s AND confirmation_sent_at IS NOT NULL",
+                (order_id,),
+            ).fetchone(),
+            what="the order to be stamped",
+            timeout=60,
+        )
+    finally:
+        stop(worker)
+        proxy.close()
+    log = (tmp_path / "worker.log").read_text()
+    assert len(proxy.terminated) == 1, log  # the fault happened: the first commit failed
+    mail = httpx.get(f"{worker_env['AWS_ENDPOINT_URL']}/_harness/ses/messages", params={"to": buyer}).json()
+    assert [m["id"] for m in mail] == [stamped[0]], log  # one email, and it is the one the order names
+    assert "before the database could record it" in log
     assert len(inbox.to(buyer)) == 1
 
 
