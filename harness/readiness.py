@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,13 +143,57 @@ class HttpOk(Readiness):
 
     def check(self) -> str | None:
         try:
-            with urllib.request.urlopen(self.url, timeout=2) as resp:
-                status = int(resp.status)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
+            status = http_status(self.url, timeout=2)
         except (OSError, ValueError) as exc:
             return f"GET {self.url}: {getattr(exc, 'reason', exc)}"
         return None if status in self.statuses else f"GET {self.url}: HTTP {status}"
+
+
+def http_status(url: str, timeout: float) -> int:
+    """The status code of `GET url`, the response read to its end. Plain `http://` speaks HTTP/1.1 over a socket
+    (urllib's import — http.client, email, ssl — costs ~50 ms of every `harness` command that checks health);
+    anything else goes through urllib. Raises OSError (unreachable, timed out) or ValueError (not HTTP)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock:
+        sock.sendall(request.encode("ascii"))
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.split(b"\r\n")
+        fields = status_line.split(None, 2)
+        if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+            raise ValueError(f"not an HTTP response: {data[:80]!r}")
+        headers = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (h.partition(b":") for h in header_lines)
+        )
+        length = headers.get(b"content-length")
+        remaining = int(length) - len(body) if length is not None and length.isdigit() else None
+        # read the rest (to the length given, else to the end): the server finishes writing, nothing is reset
+        while remaining is None or remaining > 0:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+    return int(fields[1])
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,6 @@ import shlex
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -160,6 +158,8 @@ class HarnessEmulator(AwsComponent):
     """Shared by both tiers' copies of `harness.emulator`: its `/_harness/` control endpoints."""
 
     def _health(self) -> dict[str, Any]:
+        import urllib.request  # here, not at import: every `harness` command would pay for it
+
         try:
             with urllib.request.urlopen(f"{self.connection().url}/_harness/health", timeout=3) as resp:
                 data = json.loads(resp.read())
@@ -186,6 +186,8 @@ class HarnessEmulator(AwsComponent):
         return ""
 
     def snapshot(self) -> None:
+        import urllib.request
+
         request = urllib.request.Request(f"{self.connection().url}/_harness/snapshot", method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30):
