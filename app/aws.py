@@ -1,17 +1,19 @@
-"""boto3 clients, one per process and service (thread-safe; creating one costs tens of milliseconds)."""
+"""boto3 clients, one per process and service (thread-safe; creating one costs tens of milliseconds).
+
+boto3 is imported with the first client, not with this module (~0.2 s): the worker starts without it."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from app.settings import get_settings
 
 
 def _client(service: str, **config: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
     settings = get_settings()
     return boto3.client(
         service,  # type: ignore[call-overload]
@@ -33,6 +35,9 @@ def ses_client() -> Any:
     # No retries inside botocore: a send whose connection dropped after the request went out may have been
     # accepted, and only the caller can tell that attempt from a refused one (app/emails.py: AmbiguousSend).
     # The worker's task retries it, with backoff, and marks the resend (app/workers/tasks.py).
+    import boto3
+    from botocore.config import Config
+
     settings = get_settings()
     return boto3.client(
         "ses",
@@ -50,6 +55,9 @@ def cognito_client() -> Any:
 @lru_cache(maxsize=1)
 def probe_s3_client() -> Any:
     """For the health check: fails fast (1 s connect, 2 s read, no retries) instead of retrying."""
+    import boto3
+    from botocore.config import Config
+
     addressing = "path" if get_settings().aws_endpoint_url else "virtual"
     settings = get_settings()
     return boto3.client(

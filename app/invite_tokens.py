@@ -8,7 +8,7 @@ from datetime import datetime
 
 import jwt
 
-from app.errors import ApiError
+from app.error_types import ApiError  # not app.errors: the worker needs no web stack
 from app.settings import get_settings
 
 PURPOSE = "invite"
