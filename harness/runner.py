@@ -1,6 +1,6 @@
 """`LocalRunner`: brings one topology up on this machine, reports its status, takes it down.
 
-Lifecycle of `up`: resolve ports → start the infrastructure in parallel (skip what is healthy, restart what
+Lifecycle of `up`: resolve ports → start the infrastructure and the console in parallel (skip what is healthy, restart what
 died) → provision (skipped when nothing it depends on changed) → migrate + seed (skipped when their inputs
 did not change) → start the app processes → print the endpoints.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.base import (
-    DEFAULT_TIER,
     AwsComponent,
     Component,
     InfraComponent,
@@ -40,16 +38,18 @@ from harness.ports import ensure_free, requested_mode, resolve_ports, saved_port
 from harness.provision.outputs import fingerprint, saved_outputs
 from harness.readiness import CallableCheck, wait_until_ready
 from harness.state import StateDir
+from harness.tier_choice import (
+    BACKEND_FILE,
+    requested_app_on,
+    requested_aws_endpoint,
+    requested_backend,
+)
 from harness.topology import Topology, port_key
 
 APP_STATE_FILE = "app.json"
 # A starting component is polled at most this far apart: what `up` and `restart` add to its own start is at most
 # this (a poll is a cheap check: a refused connection, a heartbeat file, pg_isready).
 START_POLL_MAX_SECONDS = 0.1
-BACKEND_FILE = "backend.json"
-BACKEND_ENV = "HARNESS_BACKEND"
-APP_ON_ENV = "HARNESS_APP_ON"
-AWS_ENDPOINT_ENV = "HARNESS_AWS_ENDPOINT"
 BACKENDS = tier_names()  # as registered at import (the runner asks harness.backends.base.TIERS each time)
 APP_PLACES = app_places()
 _no_progress = no_progress
@@ -93,73 +93,6 @@ class UpReport:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     stale: dict[str, str] = field(default_factory=dict)  # app processes restarted: why
-
-
-def _explicit_choice(
-    cli_value: str | None, env_name: str, allowed: tuple[str, ...], what: str, hint: str
-) -> str | None:
-    """The flag, else the environment variable; None when neither is set. A value not in `allowed` is refused."""
-    explicit = cli_value or os.environ.get(env_name) or None
-    if explicit is not None and explicit not in allowed:
-        raise HarnessError(f"{what} {explicit!r} is not one of {', '.join(allowed)}", hint=hint)
-    return explicit
-
-
-def _saved(state: StateDir) -> dict[str, Any]:
-    return state.read_json(BACKEND_FILE) if state.exists else {}
-
-
-def requested_backend(cli_value: str | None, state: StateDir) -> str:
-    """The flag, else HARNESS_BACKEND, else the backend this state dir last ran on, else the embedded tier."""
-    explicit = _explicit_choice(
-        cli_value, BACKEND_ENV, tier_names(), "backend",
-        f"--backend docker (or {BACKEND_ENV}=docker) for containers; unset for the embedded tier",
-    )  # fmt: skip
-    if explicit is not None:
-        return explicit
-    saved = _saved(state).get("backend")
-    return str(saved) if saved in tier_names() else DEFAULT_TIER
-
-
-def requested_app_on(cli_value: str | None, state: StateDir, backend: str) -> str:
-    """Where the tier runs the app: the flag, else HARNESS_APP_ON, else what this state dir last did on this
-    tier, else the tier's default (the Docker tier: in containers; the embedded tier: always the host)."""
-    places = tier_info(backend).app_places
-    if len(places) == 1:
-        return places[0]
-    explicit = _explicit_choice(
-        cli_value, APP_ON_ENV, places, "--app-on",
-        f"--app-on host (or {APP_ON_ENV}=host) runs the backend and worker here, beside containers",
-    )  # fmt: skip
-    if explicit is not None:
-        return explicit
-    saved = _saved(state)
-    if saved.get("backend") == backend and saved.get("app_on") in places:
-        return str(saved["app_on"])
-    return places[0]
-
-
-def requested_aws_endpoint(cli_value: str | None, state: StateDir, topology: Topology) -> str | None:
-    """An AWS endpoint someone else runs: the flag (`''` means the harness's own emulator), else
-    HARNESS_AWS_ENDPOINT, else the topology's `[aws] endpoint`, else what this state dir last used."""
-    for value in (cli_value, os.environ.get(AWS_ENDPOINT_ENV)):
-        if value is not None:
-            return _checked_endpoint(value, "--aws-endpoint") or None
-    if topology.aws.endpoint:
-        return topology.aws.endpoint
-    saved = _saved(state).get("aws_endpoint")
-    return str(saved) if saved else None
-
-
-def _checked_endpoint(value: str, where: str) -> str:
-    from urllib.parse import urlparse
-
-    if value and (urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc):
-        raise HarnessError(
-            f"{where} {value!r} is not an http(s) URL",
-            hint="e.g. --aws-endpoint http://127.0.0.1:4566 (LocalStack's default); '' for the harness's own",
-        )
-    return value.rstrip("/")
 
 
 class LocalRunner:
@@ -304,42 +237,75 @@ class LocalRunner:
             if run_app and values_before:
                 self._stop_stale_apps(ports, report, progress)
 
-            if in_sync and run_app and not self._migrate_needed(force=False):
-                # Warm start: nothing to provision or migrate, so each app process starts as soon as the
-                # stores it needs (Postgres, Redis) answer, while the emulator is still restoring its state.
-                apps = self.apps(ports)
-                after = {app.name: ("postgres", "redis") for app in apps}
-                self.start_components([*infra, *apps], ports, report, progress, after=after)
-            else:
-                self.start_components(infra, ports, report, progress)
-            report.timings["infrastructure"] = time.monotonic() - started_at
-
-            aws_restored = (aws.managed and "aws" in report.already_running) or aws.restored()
-            if not (in_sync and aws_restored):
-                progress("provision", "applying the topology")
-                t0 = time.monotonic()
-                from harness.provision.apply import provision  # boto3 & co: imported only when needed
-
-                result = provision(self.topology, infrastructure, self.state)
-                report.provision_changes = result.changes
-                report.timings["provision"] = time.monotonic() - t0
-                progress(
-                    "provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s"
-                )
-                aws.snapshot()
-                if result.values != values_before:
-                    # The env contract changed (e.g. the emulator's state was lost): app processes that
-                    # started with the old one must restart.
-                    for app in self.apps(ports, with_env=False):
-                        if app.stop():
-                            progress(app.name, "restarting with the new env contract")
-
-            if run_app:
-                t0 = time.monotonic()
-                self._migrate_seed_and_start(ports, report, force=fresh["postgres"], progress=progress)
-                report.timings["app"] = time.monotonic() - t0
+            # The tier's extras (the console) need neither the stores nor the env contract: they start at once, on
+            # the side, instead of competing for the CPU with the app processes at the end (nothing waits for them
+            # but the end of `up`).
+            extras = self.tier.extra_components(ports) if run_app else []
+            side = ThreadPoolExecutor(max_workers=1)
+            extras_up = (
+                side.submit(self.start_components, extras, ports, report, progress) if extras else None
+            )
+            try:
+                self._up_in_order(
+                    ports, report, progress, infra=infra, aws=aws, infrastructure=infrastructure,
+                    fresh=fresh, values_before=values_before, in_sync=in_sync, run_app=run_app,
+                    started_at=started_at,
+                )  # fmt: skip
+            finally:
+                side.shutdown(wait=True)
+            if extras_up is not None:
+                extras_up.result()  # its error, if it failed
         report.seconds = time.monotonic() - started_at
         return report
+
+    def _up_in_order(
+        self,
+        ports: dict[str, int],
+        report: UpReport,
+        progress: Progress,
+        *,
+        infra: list[InfraComponent],
+        aws: AwsComponent,
+        infrastructure: Infrastructure,
+        fresh: dict[str, bool],
+        values_before: dict[str, str],
+        in_sync: bool,
+        run_app: bool,
+        started_at: float,
+    ) -> None:
+        """`up` after the ports: the infrastructure, provisioning, migrate + seed and the app processes."""
+        if in_sync and run_app and not self._migrate_needed(force=False):
+            # Warm start: nothing to provision or migrate, so each app process starts as soon as the
+            # stores it needs (Postgres, Redis) answer, while the emulator is still restoring its state.
+            apps = [app for app in self.apps(ports) if app.name in self.topology.services]
+            after = {app.name: ("postgres", "redis") for app in apps}
+            self.start_components([*infra, *apps], ports, report, progress, after=after)
+        else:
+            self.start_components(infra, ports, report, progress)
+        report.timings["infrastructure"] = time.monotonic() - started_at
+
+        aws_restored = (aws.managed and "aws" in report.already_running) or aws.restored()
+        if not (in_sync and aws_restored):
+            progress("provision", "applying the topology")
+            t0 = time.monotonic()
+            from harness.provision.apply import provision  # boto3 & co: imported only when needed
+
+            result = provision(self.topology, infrastructure, self.state)
+            report.provision_changes = result.changes
+            report.timings["provision"] = time.monotonic() - t0
+            progress("provision", f"{len(result.changes)} change(s) in {report.timings['provision']:.2f}s")
+            aws.snapshot()
+            if result.values != values_before:
+                # The env contract changed (e.g. the emulator's state was lost): app processes that
+                # started with the old one must restart.
+                for app in self.apps(ports, with_env=False):
+                    if app.name in self.topology.services and app.stop():
+                        progress(app.name, "restarting with the new env contract")
+
+        if run_app:
+            t0 = time.monotonic()
+            self._migrate_seed_and_start(ports, report, force=fresh["postgres"], progress=progress)
+            report.timings["app"] = time.monotonic() - t0
 
     def _stop_stale_apps(self, ports: dict[str, int], report: UpReport, progress: Progress) -> None:
         """Stop app processes whose code, dependencies or env contract changed since they started, saying why."""

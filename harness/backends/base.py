@@ -255,8 +255,9 @@ class Tier(ABC):
         )  # fmt: skip
 
     def extra_components(self, ports: Mapping[str, int]) -> list[Component]:
-        """Components beyond the topology's services that `up` starts last, `down` stops first and `status`
-        lists (by default: the web console, when `[console]` is enabled)."""
+        """Components beyond the topology's services that `up` starts beside the infrastructure (they need
+        neither the stores nor the env contract to start), `down` stops first and `status` lists (by default:
+        the web console, when `[console]` is enabled)."""
         console = self.console(ports)
         return [console] if console is not None else []
 

@@ -134,7 +134,7 @@ UNPROVEN_KEY = pytest.StashKey[dict[str, tuple[str, ...]]]()
 def aws_source(settings: ScenarioSettings) -> str:
     """The local stack's AWS source as far as collection can tell: "external" when HARNESS_AWS_ENDPOINT or the
     topology's `[aws] endpoint` names one (the stack fixture reports the stack's own at the end), else "harness"."""
-    from harness.runner import AWS_ENDPOINT_ENV
+    from harness.tier_choice import AWS_ENDPOINT_ENV
 
     if settings.outputs is None and (os.environ.get(AWS_ENDPOINT_ENV) or settings.topology.aws.endpoint):
         return "external"
