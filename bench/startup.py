@@ -73,7 +73,7 @@ def _raw_backend(runner: LocalRunner) -> float:
                "--log-level", "warning"]  # fmt: skip
     url = f"http://127.0.0.1:{port}{service.health_path or '/'}"
     t0 = time.perf_counter()
-    process = subprocess.Popen(command, cwd=runner.project_dir, env=env)
+    process = subprocess.Popen(command, cwd=runner.project_dir, env=env, stdout=sys.stderr)  # stdout: the JSON
     try:
         while True:
             if process.poll() is not None:
@@ -120,7 +120,7 @@ def _raw_worker(runner: LocalRunner) -> float:
                *service.worker_pool_args(), "--hostname", f"bench-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle"]  # fmt: skip
     started = time.time()
-    worker = subprocess.Popen(command, cwd=runner.project_dir, env=env)
+    worker = subprocess.Popen(command, cwd=runner.project_dir, env=env, stdout=sys.stderr)  # its banner
     try:
         line = sender.stdout.readline().strip()
         sender.wait(timeout=30)
