@@ -73,7 +73,9 @@ def _raw_backend(runner: LocalRunner) -> float:
                "--log-level", "warning"]  # fmt: skip
     url = f"http://127.0.0.1:{port}{service.health_path or '/'}"
     t0 = time.perf_counter()
-    process = subprocess.Popen(command, cwd=runner.project_dir, env=env, stdout=sys.stderr)  # stdout: the JSON
+    process = subprocess.Popen(
+        command, cwd=runner.project_dir, env=env, stdout=sys.stderr
+    )  # stdout: the JSON
     try:
         while True:
             if process.poll() is not None:

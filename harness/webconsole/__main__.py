@@ -4,8 +4,13 @@ bound to 127.0.0.1 only. `up` starts it (harness/webconsole/component.py); run b
 from __future__ import annotations
 
 import argparse
+import os
 
 from harness.webconsole.component import HOST
+
+# The console is a side window, never on the critical path: while `up` starts everything at once on a
+# machine with few cores, the backend, worker and emulator (what `up` waits for) get the CPU first.
+NICENESS = 10
 
 
 def main() -> None:
@@ -15,6 +20,7 @@ def main() -> None:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    os.nice(NICENESS)
 
     import uvicorn
 

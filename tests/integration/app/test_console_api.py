@@ -32,6 +32,19 @@ def test_status_lists_the_console_with_its_url(stack: Any, console: httpx.Client
     assert rows["console"].endpoint.startswith("http://127.0.0.1:")
 
 
+def test_the_console_runs_below_the_components_up_waits_for(stack: Any) -> None:
+    """It starts with everything else but never competes with them for the CPU (`up` waits for those)."""
+    import psutil
+
+    from harness.process import read_pidfile
+    from harness.webconsole.__main__ import NICENESS
+
+    record = read_pidfile(stack.runner.state.pid_file("console"))
+    assert record is not None
+    console_nice = psutil.Process(record.pid).nice()
+    assert console_nice >= psutil.Process().nice() + NICENESS or console_nice == 19
+
+
 def test_overview_names_the_env_contract_without_a_value(stack: Any, console: httpx.Client) -> None:
     overview = console.get("/api/overview").text
     env = stack.env("backend")
