@@ -54,6 +54,22 @@ def send_task(env: dict[str, str], name: str, args: list[str], *, queue: str = "
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def insert_unsent_order(admin_db: psycopg.Connection[Any], tenant_id: str, buyer: str) -> str:
+    """An order row written directly (no task queued, no email yet): the test sends its task itself."""
+    order_id = str(uuid.uuid4())
+    admin_db.execute(
+        "INSERT INTO orders (id, tenant_id, user_sub, buyer_email, items, total_cents, currency)"
+        " VALUES (%s, %s, 'sub', %s, %s, 100, 'USD')",
+        (
+            order_id,
+            tenant_id,
+            buyer,
+            json.dumps([{"sku": "X", "name": "X", "qty": 1, "unit_price_cents": 100}]),
+        ),
+    )
+    return order_id
+
+
 def start_worker(env: dict[str, str], queue: str, log: Path) -> subprocess.Popen[bytes]:
     command = [
         *CELERY,
@@ -197,17 +213,7 @@ def test_worker_killed_mid_send_sends_exactly_once_after_restart(
 ) -> None:
     queue = unique("kill-test-")
     buyer = f"{unique('buyer-')}@it.test"
-    order_id = str(uuid.uuid4())
-    admin_db.execute(
-        "INSERT INTO orders (id, tenant_id, user_sub, buyer_email, items, total_cents, currency)"
-        " VALUES (%s, %s, 'sub', %s, %s, 100, 'USD')",
-        (
-            order_id,
-            tenant.id,
-            buyer,
-            json.dumps([{"sku": "X", "name": "X", "qty": 1, "unit_price_cents": 100}]),
-        ),
-    )
+    order_id = insert_unsent_order(admin_db, tenant.id, buyer)
     # Redelivery of an unacknowledged task happens after the visibility timeout; keep it short here.
     fast_redelivery = {"CELERY_VISIBILITY_TIMEOUT": "5"}
 
@@ -253,17 +259,7 @@ def test_a_database_lost_after_ses_accepted_sends_exactly_once(
     Redis and only stamps the order."""
     queue = unique("db-lost-")
     buyer = f"{unique('buyer-')}@it.test"
-    order_id = str(uuid.uuid4())
-    admin_db.execute(
-        "INSERT INTO orders (id, tenant_id, user_sub, buyer_email, items, total_cents, currency)"
-        " VALUES (%s, %s, 'sub', %s, %s, 100, 'USD')",
-        (
-            order_id,
-            tenant.id,
-            buyer,
-            json.dumps([{"sku": "X", "name": "X", "qty": 1, "unit_price_cents": 100}]),
-        ),
-    )
+    order_id = insert_unsent_order(admin_db, tenant.id, buyer)
     url = database_url_for(stack.admin_database_url, backend_env["DATABASE_URL"])
     proxy = DatabaseLostDuringSend(worker_env["AWS_ENDPOINT_URL"], url, order_id)
     worker = start_worker(worker_env | {"AWS_ENDPOINT_URL": proxy.url}, queue, tmp_path / "worker.log")
